@@ -1,0 +1,77 @@
+"""The ``snnas`` command line (typer + rich). User errors print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from snnas.errors import SnnasError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Architecture search over spiking vision transformers.")
+# Piped output (CI logs, `| less`) is not a terminal: rich would squeeze tables into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 140)
+
+
+@app.callback()
+def _root() -> None:
+    """snnas: NAS over spiking vision transformers with Saccadic Spike Self-Attention."""
+
+
+@app.command()
+def models(
+    pattern: str = typer.Argument("*", help="shell-style filter on model names"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """List the registered SNN-ViT models with their parameter counts."""
+    from snnas.models import count_params, get_entry, list_models
+
+    names = list_models(pattern)
+    if not names and not any(ch in pattern for ch in "*?["):
+        get_entry(pattern)  # raises UnknownNameError with close matches
+    rows = []
+    for name in names:
+        e = get_entry(name)
+        c = e.config
+        rows.append({
+            "name": name, "params": count_params(c), "paper_params": e.paper_params, "T": c.T, "depth": c.depth,
+            "width": c.embed_dim, "heads": c.num_heads, "attention": c.attention,
+            "attention_detail": _attention_detail(c),
+            "tokenizer": c.tokenizer, "input": f"{c.in_channels}x{c.img_size}x{c.img_size}", "id": c.id,
+            "description": e.description,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="snnas models")
+    for col in ("name", "params", "paper", "T", "depth", "width", "heads", "attention", "tokenizer", "input"):
+        numeric = col in ("params", "paper", "T", "depth", "width", "heads")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=True)
+    for r in rows:
+        paper = f"{r['paper_params'] / 1e6:.2f}M" if r["paper_params"] else "-"
+        table.add_row(r["name"], f"{r['params'] / 1e6:.2f}M", paper, str(r["T"]), str(r["depth"]), str(r["width"]),
+                      str(r["heads"]), r["attention_detail"], r["tokenizer"], r["input"])
+    console.print(table)
+
+
+def _attention_detail(c) -> str:
+    if c.attention != "sssa":
+        return c.attention
+    rule = "thr" if c.saccades == "threshold" else f"top{c.saccades}"
+    return f"sssa-{c.sssa_version}/{rule}/{c.kappa}"
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors for user mistakes, tracebacks only for bugs."""
+    try:
+        app()  # standalone: click reports usage errors itself (exit 2)
+    except SnnasError as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""``ArchConfig``: the frozen, JSON-serialisable description of one SNN-ViT.
+
+Every knob a search may touch lives here, so that a trial, a Ray config, an exported file and a registry
+entry all reduce to the same object, the same canonical string and the same stable id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from snnas.errors import ConfigError
+
+__all__ = ["ArchConfig", "ATTENTION_KINDS", "SURROGATES", "TOKENIZERS"]
+
+ATTENTION_KINDS = ("sssa", "ssa", "sdsa")
+TOKENIZERS = ("sps", "gl_sps")
+SSSA_VERSIONS = ("v1", "v2")
+KAPPA_MODES = ("data", "learned")
+FIXATION_MODES = ("per_head", "shared")
+VTH_MODES = ("fixed", "scalar", "per_timestep")
+SSSA_INFERENCE = ("train_rule", "folded")
+# Names map onto spikingjelly.activation_based.surrogate classes (see snnas.models.neurons).
+SURROGATES = ("atan", "sigmoid", "rect", "erf", "piecewise_quadratic")
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Every architectural knob of an SNN-ViT (spec §2, §5).
+
+    Example:
+        >>> cfg = ArchConfig(T=2, depth=1, embed_dim=32, num_heads=2, img_size=16, patch_size=4)
+        >>> ArchConfig.from_json(cfg.to_json()) == cfg
+        True
+        >>> cfg.num_tokens
+        16
+    """
+
+    T: int = 4
+    depth: int = 4
+    embed_dim: int = 256
+    num_heads: int = 8
+    mlp_ratio: float = 4.0
+    # tokenizer: Spikformer-style conv stages; the image is downsampled by patch_size (a power of two)
+    tokenizer: str = "gl_sps"
+    tokenizer_dilation: int = 2
+    patch_size: int = 4
+    # token mixer
+    attention: str = "sssa"
+    sssa_version: str = "v2"
+    saccades: str | int = "threshold"  # "threshold" (the paper) or k fixated patches per step (extension)
+    kappa: str = "data"
+    fixation: str = "per_head"
+    vth_mode: str = "per_timestep"
+    vth_init: float = 1.0
+    sssa_inference: str = "train_rule"
+    # LIF neurons everywhere else
+    neuron_tau: float = 2.0
+    neuron_vth: float = 1.0
+    surrogate: str = "atan"
+    # data
+    img_size: int = 32
+    in_channels: int = 3
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        # Optuna/Ray hand back ints for floats and numpy scalars; normalise so equal configs hash equal.
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type == "float" and isinstance(v, int | float) and not isinstance(v, bool):
+                object.__setattr__(self, f.name, float(v))
+            elif f.type == "int" and isinstance(v, float) and v.is_integer():
+                object.__setattr__(self, f.name, int(v))
+        if isinstance(self.saccades, float) and self.saccades.is_integer():
+            object.__setattr__(self, "saccades", int(self.saccades))
+        self._validate()
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        def bad(field: str, why: str) -> ConfigError:
+            return ConfigError(f"ArchConfig.{field}: {why} (got {getattr(self, field)!r})")
+
+        for name in ("T", "depth", "embed_dim", "num_heads", "patch_size", "img_size", "in_channels",
+                     "num_classes", "tokenizer_dilation"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise bad(name, "must be a positive integer")
+        for name in ("mlp_ratio", "vth_init", "neuron_vth"):
+            v = getattr(self, name)
+            if not isinstance(v, float) or not math.isfinite(v) or v <= 0:
+                raise bad(name, "must be a positive finite number")
+        if not isinstance(self.neuron_tau, float) or not math.isfinite(self.neuron_tau) or self.neuron_tau <= 1:
+            raise bad("neuron_tau", "must be a number > 1 (spikingjelly's LIF requires tau > 1)")
+        choices = {
+            "attention": ATTENTION_KINDS, "tokenizer": TOKENIZERS, "sssa_version": SSSA_VERSIONS,
+            "kappa": KAPPA_MODES, "fixation": FIXATION_MODES, "vth_mode": VTH_MODES,
+            "sssa_inference": SSSA_INFERENCE, "surrogate": SURROGATES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise bad(name, f"must be one of {', '.join(allowed)}")
+        if self.embed_dim % self.num_heads:
+            raise bad("embed_dim", f"must be divisible by num_heads={self.num_heads}")
+        if self.patch_size & (self.patch_size - 1):
+            raise bad("patch_size", "must be a power of two (each SPS stage halves the image)")
+        if self.patch_size > 16:
+            raise bad("patch_size", "must be at most 16 (the tokenizer has four halving stages)")
+        if self.img_size % self.patch_size:
+            raise bad("img_size", f"must be divisible by patch_size={self.patch_size}")
+        if self.embed_dim < 8:
+            raise bad("embed_dim", "must be at least 8 (the tokenizer's first stage has embed_dim/8 channels)")
+        if round(self.embed_dim * self.mlp_ratio) < 1:
+            raise bad("mlp_ratio", "gives an MLP with no hidden units")
+        s = self.saccades
+        if isinstance(s, bool) or not (s == "threshold" or isinstance(s, int)):
+            raise bad("saccades", "must be 'threshold' or a positive integer number of fixated patches")
+        if isinstance(s, int) and not 1 <= s <= self.num_tokens:
+            raise bad("saccades", f"must be between 1 and the number of tokens ({self.num_tokens})")
+        if self.sssa_version == "v1" and self.kappa != "data":
+            raise bad("kappa", "SSSA-V1 forms Q'K'^T from data; kappa='learned' needs sssa_version='v2'")
+        if self.sssa_inference == "folded" and s != "threshold":
+            raise bad("sssa_inference", "the folded-threshold rule exists only for saccades='threshold'")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def num_tokens(self) -> int:
+        return (self.img_size // self.patch_size) ** 2
+
+    @property
+    def head_dim(self) -> int:
+        return self.embed_dim // self.num_heads
+
+    @property
+    def mlp_hidden(self) -> int:
+        return max(1, round(self.embed_dim * self.mlp_ratio))
+
+    # ------------------------------------------------------------------ identity and (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchConfig:
+        """Build from a dict, naming unknown keys instead of a bare ``TypeError``."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"ArchConfig: expected a mapping of fields, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"ArchConfig: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ArchConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"ArchConfig: not valid JSON ({e})") from None
+        return cls.from_dict(data)
+
+    def canonical(self) -> str:
+        """A canonical ``key=value;...`` string: equal configs give equal strings, whatever their origin."""
+        return ";".join(f"{k}={v!r}" for k, v in sorted(self.to_dict().items()))
+
+    @property
+    def id(self) -> str:
+        """A stable 12-hex-digit id of the canonical string (for de-duplication and caching)."""
+        return hashlib.sha256(self.canonical().encode()).hexdigest()[:12]
+
+    def replace(self, **changes: Any) -> ArchConfig:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(f"ArchConfig: unknown field(s) {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,23 @@
+"""SNN-ViT models: SSSA, the SSA/SDSA baselines, SPS/GL-SPS tokenizers and the model registry."""
+
+from __future__ import annotations
+
+from snnas.models import zoo as _zoo  # noqa: F401  (registers the built-in models)
+from snnas.models._registry import (
+    ModelEntry,
+    count_params,
+    create_model,
+    get_config,
+    get_entry,
+    list_models,
+    register_model,
+)
+from snnas.models.attention import SDSA, SSA, SpikingAttention
+from snnas.models.snn_vit import MLP, Block, SNNViT
+from snnas.models.sssa import SSSA, SaccadicNeuron
+from snnas.models.tokenizer import GLSPS, SPS
+
+__all__ = [
+    "ModelEntry", "count_params", "create_model", "get_config", "get_entry", "list_models", "register_model",
+    "SpikingAttention", "SSA", "SDSA", "SSSA", "SaccadicNeuron", "MLP", "Block", "SNNViT", "SPS", "GLSPS",
+]

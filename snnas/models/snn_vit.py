@@ -1,0 +1,99 @@
+"""The SNN-ViT family: tokenizer, ``x + Attn(x)``, ``x + MLP(x)`` blocks, mean-over-tokens-and-T head."""
+
+from __future__ import annotations
+
+import torch
+from spikingjelly.activation_based import functional
+from torch import nn
+
+from snnas.config import ArchConfig
+from snnas.errors import SnnasError
+from snnas.models._neurons import LinearBNLIF
+from snnas.models.attention import SDSA, SSA
+from snnas.models.sssa import SSSA
+from snnas.models.tokenizer import GLSPS, SPS
+
+__all__ = ["MLP", "Block", "SNNViT", "ATTENTION_LAYERS", "TOKENIZER_LAYERS"]
+
+ATTENTION_LAYERS: dict[str, type[nn.Module]] = {"sssa": SSSA, "ssa": SSA, "sdsa": SDSA}
+TOKENIZER_LAYERS: dict[str, type[nn.Module]] = {"sps": SPS, "gl_sps": GLSPS}
+
+
+class MLP(nn.Sequential):
+    """Linear-BN-LIF -> Linear-BN-LIF with ``mlp_ratio`` expansion."""
+
+    def __init__(self, cfg: ArchConfig) -> None:
+        super().__init__(LinearBNLIF(cfg, cfg.embed_dim, cfg.mlp_hidden), LinearBNLIF(cfg, cfg.mlp_hidden, cfg.embed_dim))
+
+
+class Block(nn.Module):
+    """``x + Attn(x)`` then ``x + MLP(x)``; the attention and MLP are passed as layer types."""
+
+    def __init__(self, cfg: ArchConfig, attn_layer: type[nn.Module], mlp_layer: type[nn.Module] = MLP) -> None:
+        super().__init__()
+        self.attn = attn_layer(cfg)
+        self.mlp = mlp_layer(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+class SNNViT(nn.Module):
+    """Spiking vision transformer of *Spiking Vision Transformer with Saccadic Attention* (ICLR 2025).
+
+    Input ``[B, C, H, W]`` (direct encoding: repeated T times) or ``[T, B, C, H, W]`` (event frames);
+    output logits ``[B, num_classes]``. Neuron state is reset at the start of every forward, so two calls
+    on the same input give the same output.
+
+    Example:
+        >>> from snnas.config import ArchConfig
+        >>> net = SNNViT(ArchConfig(T=2, depth=1, embed_dim=32, num_heads=2, img_size=16, patch_size=4))
+        >>> net(torch.rand(3, 3, 16, 16)).shape
+        torch.Size([3, 10])
+    """
+
+    def __init__(
+        self,
+        cfg: ArchConfig,
+        attn_layer: type[nn.Module] | None = None,
+        tokenizer_layer: type[nn.Module] | None = None,
+        mlp_layer: type[nn.Module] = MLP,
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        attn_layer = attn_layer or ATTENTION_LAYERS[cfg.attention]
+        self.tokenizer = (tokenizer_layer or TOKENIZER_LAYERS[cfg.tokenizer])(cfg)
+        self.blocks = nn.Sequential(*[Block(cfg, attn_layer, mlp_layer) for _ in range(cfg.depth)])
+        self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
+
+    def time_major(self, x: torch.Tensor) -> torch.Tensor:
+        """Check the input and return it as ``[T, B, C, H, W]``."""
+        c = self.cfg
+        if x.ndim == 4:
+            x = x.unsqueeze(0).expand(c.T, *x.shape)
+        elif x.ndim != 5:
+            raise SnnasError(f"SNNViT input must be [B, C, H, W] or [T, B, C, H, W], got shape {tuple(x.shape)}")
+        if x.shape[0] != c.T:
+            raise SnnasError(f"SNNViT built for T={c.T} got {x.shape[0]} event frames; set T={x.shape[0]}")
+        if tuple(x.shape[2:]) != (c.in_channels, c.img_size, c.img_size):
+            raise SnnasError(
+                f"SNNViT expects {c.in_channels}x{c.img_size}x{c.img_size} inputs, got {'x'.join(map(str, x.shape[2:]))}"
+            )
+        return x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Spike tokens ``[T, B, N, D]`` after the last block."""
+        functional.reset_net(self)
+        return self.blocks(self.tokenizer(self.time_major(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x).mean(dim=(0, 2)))
+
+    def fixation_rates(self) -> dict[str, float]:
+        """Share of fixated patches in each SSSA layer during the last forward (empty for other mixers)."""
+        return {
+            name: float(m.fixation_rate)
+            for name, m in self.named_modules()
+            if isinstance(m, SSSA) and m.fixation_rate is not None
+        }

@@ -1,0 +1,180 @@
+"""Saccadic Spike Self-Attention (SSSA, spec §1) and its saccadic neuron.
+
+Reading of the spec's open points chosen here (each is a constructor/config switch where the spec allows
+more than one):
+
+* Q' and K' are per-head channel spike counts (spec §6.1); fixation is per head by default (§6.2).
+* Salience ``P = rowsum(Q' K'^T)``. V1 forms the N x N matrix; V2 uses the rank-1 identity
+  ``P = Q' * kappa`` with ``kappa`` the total K spike count (``kappa="data"``) or a learned per-head scale
+  (``kappa="learned"``, in which case the K branch is not built at all: it could not affect the output).
+* **Normalisation.** Raw counts grow with N, d and firing rates, so a fixed threshold fixates a size-
+  dependent share of patches. We divide P by ``s``, a per-group running mean of P (initialised from the
+  first batch seen, ActNorm-style, then tracked with momentum while training and frozen in eval). The same
+  ``s`` is used in training and inference, and ``Theta(M_w P / s - V_th) = Theta(M_w P - s V_th)``, so this
+  is exactly the spec's "1/d of firing rates absorbed into alpha / V_th" (§6.1) with the absorbed constant
+  measured instead of guessed. With ``V_th = 1`` at init a patch is fixated when its (temporally mixed)
+  salience exceeds the layer's mean salience.
+* Saccadic neuron ``H = M_w P``, ``M_w`` lower-triangular, identity init, diagonal ``exp(.)``-positive (so
+  it stays invertible for the folded rule); ``S = Theta(H - V_th)`` with the config's surrogate gradient.
+* ``saccades=k`` (an extension of the paper): exactly k patches fixated per timestep, top-k on H, with a
+  straight-through surrogate gradient around the k-th/(k+1)-th midpoint.
+* ``inference="folded"`` is the paper's deployment rule ``S[t] = Theta(P[t] - (M_w^-1 V_th)[t])``. It is
+  used only in eval mode and is **not** equivalent to the training rule unless M_w is diagonal (§6.6); the
+  default ``"train_rule"`` uses the training rule at inference too.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from snnas.config import ArchConfig
+from snnas.models._neurons import make_surrogate
+from snnas.models.attention import SpikingAttention
+
+__all__ = ["SaccadicNeuron", "SSSA"]
+
+
+class SaccadicNeuron(nn.Module):
+    """Causal temporal mixing of patch salience, then a threshold (or top-k) fixation spike.
+
+    Input ``P`` of shape ``[T, B, G, N]`` (G = heads, or 1 when shared); output binary ``S`` of the same shape.
+
+    Example:
+        >>> n = SaccadicNeuron(T=4, groups=2)
+        >>> s = n(torch.rand(4, 3, 2, 10))
+        >>> tuple(s.shape), bool(((s == 0) | (s == 1)).all())
+        ((4, 3, 2, 10), True)
+    """
+
+    def __init__(
+        self,
+        T: int,
+        groups: int,
+        *,
+        saccades: str | int = "threshold",
+        vth_mode: str = "per_timestep",
+        vth_init: float = 1.0,
+        surrogate: str = "atan",
+        inference: str = "train_rule",
+        momentum: float = 0.1,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.T, self.groups, self.saccades, self.inference = T, groups, saccades, inference
+        self.momentum, self.eps = momentum, eps
+        self.surrogate = make_surrogate(surrogate)
+        self.mw_log_diag = nn.Parameter(torch.zeros(T))  # exp(0) = 1: identity at init
+        self.mw_lower = nn.Parameter(torch.zeros(T, T))  # only the strictly lower triangle is used
+        vth = torch.full((T,), float(vth_init))
+        if vth_mode == "fixed":
+            self.register_buffer("vth", vth)
+        elif vth_mode == "scalar":
+            self.vth_scalar = nn.Parameter(torch.tensor(float(vth_init)))
+        else:
+            self.vth = nn.Parameter(vth)
+        self.vth_mode = vth_mode
+        self.register_buffer("scale", torch.ones(groups))
+        self.register_buffer("scale_initialised", torch.tensor(False))
+        self.fixation_rate: torch.Tensor | None = None  # mean of S over the last forward
+        self.fixation_rate_t: torch.Tensor | None = None  # per timestep, [T]
+
+    def mixing_matrix(self) -> torch.Tensor:
+        """``M_w``: lower-triangular, positive diagonal."""
+        return torch.tril(self.mw_lower, diagonal=-1) + torch.diag(self.mw_log_diag.exp())
+
+    def thresholds(self) -> torch.Tensor:
+        """``V_th`` as a length-T vector."""
+        if self.vth_mode == "scalar":
+            return self.vth_scalar.expand(self.T)
+        return self.vth
+
+    def folded_thresholds(self) -> torch.Tensor:
+        """The paper's folded per-timestep thresholds ``M_w^-1 V_th`` (spec §1.5)."""
+        m = self.mixing_matrix()
+        return torch.linalg.solve_triangular(m, self.thresholds().unsqueeze(-1), upper=False).squeeze(-1)
+
+    def _normalise(self, p: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            batch_mean = p.mean(dim=(0, 1, 3))  # per group
+            if batch_mean.gt(0).all():
+                if not bool(self.scale_initialised):
+                    self.scale.copy_(batch_mean)
+                    self.scale_initialised.fill_(True)
+                elif self.training:
+                    self.scale.lerp_(batch_mean, self.momentum)
+        return p / self.scale.clamp_min(self.eps).view(1, 1, -1, 1)
+
+    def forward(self, p: torch.Tensor) -> torch.Tensor:
+        if p.shape[0] != self.T:
+            raise ValueError(f"SaccadicNeuron built for T={self.T}, got a sequence of length {p.shape[0]}")
+        p = self._normalise(p)
+        if self.inference == "folded" and not self.training:
+            h, vth = p, self.folded_thresholds()
+        else:
+            h, vth = torch.einsum("ts,sbgn->tbgn", self.mixing_matrix(), p), self.thresholds()
+        if self.saccades == "threshold":
+            s = self.surrogate(h - vth.view(-1, 1, 1, 1))
+        else:
+            s = self._top_k(h, int(self.saccades))
+        with torch.no_grad():
+            self.fixation_rate_t = s.mean(dim=(1, 2, 3))
+            self.fixation_rate = self.fixation_rate_t.mean()
+        return s
+
+    def _top_k(self, h: torch.Tensor, k: int) -> torch.Tensor:
+        n = h.shape[-1]
+        with torch.no_grad():
+            top = h.topk(min(k + 1, n), dim=-1)
+            mask = torch.zeros_like(h).scatter_(-1, top.indices[..., :k], 1.0)
+            top = top.values
+            # midpoint between the k-th and (k+1)-th salience: where the surrogate's gradient is centred
+            kth = top[..., k - 1 : k]
+            thr = (kth + top[..., k : k + 1]) / 2 if k < n else kth - 1.0
+        g = self.surrogate(h - thr)
+        return mask + (g - g.detach())  # forward: exactly k ones; backward: the surrogate's gradient
+
+    def extra_repr(self) -> str:
+        return (f"T={self.T}, groups={self.groups}, saccades={self.saccades!r}, vth_mode={self.vth_mode!r}, "
+                f"inference={self.inference!r}")
+
+
+class SSSA(SpikingAttention):
+    """Saccadic Spike Self-Attention: ``out = LIF(BN(Linear(S * V)))`` with S from :class:`SaccadicNeuron`.
+
+    Example:
+        >>> cfg = ArchConfig(T=2, depth=1, embed_dim=32, num_heads=2, img_size=16, patch_size=4)
+        >>> attn = SSSA(cfg)
+        >>> attn(torch.randint(0, 2, (2, 3, 16, 32)).float()).shape
+        torch.Size([2, 3, 16, 32])
+    """
+
+    def __init__(self, cfg: ArchConfig) -> None:
+        super().__init__(cfg, with_key=cfg.kappa == "data")
+        self.version, self.kappa_mode, self.shared = cfg.sssa_version, cfg.kappa, cfg.fixation == "shared"
+        if cfg.kappa == "learned":
+            self.alpha = nn.Parameter(torch.ones(cfg.num_heads))
+        self.saccadic = SaccadicNeuron(
+            cfg.T, 1 if self.shared else cfg.num_heads, saccades=cfg.saccades, vth_mode=cfg.vth_mode,
+            vth_init=cfg.vth_init, surrogate=cfg.surrogate, inference=cfg.sssa_inference,
+        )
+
+    def salience(self, q: torch.Tensor, k: torch.Tensor | None) -> torch.Tensor:
+        """``P`` of shape ``[T, B, G, N]`` from head-split spikes ``[T, B, h, N, d]``."""
+        q_count = q.sum(-1)  # Q': [T, B, h, N]
+        if self.kappa_mode == "learned":
+            p = q_count * self.alpha.view(1, 1, -1, 1)
+        elif self.version == "v1":
+            k_count = k.sum(-1)
+            p = (q_count.unsqueeze(-1) * k_count.unsqueeze(-2)).sum(-1)  # row-sum of the N x N CroAtt
+        else:
+            p = q_count * k.sum(dim=(-2, -1)).unsqueeze(-1)  # rank-1 identity: Q' * kappa
+        return p.sum(2, keepdim=True) if self.shared else p
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
+        s = self.saccadic(self.salience(q, k))  # [T, B, G, N]
+        return v * s.unsqueeze(-1)
+
+    @property
+    def fixation_rate(self) -> torch.Tensor | None:
+        return self.saccadic.fixation_rate
