@@ -11,7 +11,9 @@ from rich.table import Table
 
 from snnas.errors import SnnasError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Architecture search over spiking vision transformers.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Architecture search over spiking vision transformers."
+)
 # Piped output (CI logs, `| less`) is not a terminal: rich would squeeze tables into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 140)
 

@@ -23,7 +23,8 @@ class MLP(nn.Sequential):
     """Linear-BN-LIF -> Linear-BN-LIF with ``mlp_ratio`` expansion."""
 
     def __init__(self, cfg: ArchConfig) -> None:
-        super().__init__(LinearBNLIF(cfg, cfg.embed_dim, cfg.mlp_hidden), LinearBNLIF(cfg, cfg.mlp_hidden, cfg.embed_dim))
+        d, hidden = cfg.embed_dim, cfg.mlp_hidden
+        super().__init__(LinearBNLIF(cfg, d, hidden), LinearBNLIF(cfg, hidden, d))
 
 
 class Block(nn.Module):
@@ -78,7 +79,8 @@ class SNNViT(nn.Module):
             raise SnnasError(f"SNNViT built for T={c.T} got {x.shape[0]} event frames; set T={x.shape[0]}")
         if tuple(x.shape[2:]) != (c.in_channels, c.img_size, c.img_size):
             raise SnnasError(
-                f"SNNViT expects {c.in_channels}x{c.img_size}x{c.img_size} inputs, got {'x'.join(map(str, x.shape[2:]))}"
+                f"SNNViT expects {c.in_channels}x{c.img_size}x{c.img_size} inputs, "
+                f"got {'x'.join(map(str, x.shape[2:]))}"
             )
         return x
 

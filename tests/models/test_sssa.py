@@ -1,0 +1,157 @@
+"""Behaviour of Saccadic Spike Self-Attention (spec §1) and its saccadic neuron."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from snnas import ArchConfig, create_model
+from snnas.models import SSSA, SaccadicNeuron, get_config
+
+
+def natural_images(batch: int, size: int, channels: int = 3) -> torch.Tensor:
+    """Smooth, image-like inputs: low-frequency structure plus a little texture, in [0, 1]."""
+    coarse = F.interpolate(torch.rand(batch, channels, 4, 4), size=(size, size), mode="bilinear",
+                           align_corners=False)
+    return (0.85 * coarse + 0.15 * torch.rand(batch, channels, size, size)).clamp(0, 1)
+
+
+def spike_tokens(T: int, batch: int, n: int, d: int, rate: float = 0.15) -> torch.Tensor:
+    return (torch.rand(T, batch, n, d) < rate).float()
+
+
+@pytest.mark.parametrize("img_size,patch", [(16, 4), (32, 4), (64, 4), (32, 2)])  # N = 16, 64, 256, 256
+@pytest.mark.parametrize("embed_dim,heads", [(32, 4), (64, 4), (128, 2), (256, 4)])  # d = 8, 16, 64, 64
+def test_fixation_rate_at_init_is_moderate(img_size, patch, embed_dim, heads):
+    # Train mode: at init, eval-mode BN (running stats = identity) leaves the whole net nearly silent, which
+    # says nothing about SSSA; the first training batches are where the fixation share matters.
+    cfg = ArchConfig(T=4, depth=2, embed_dim=embed_dim, num_heads=heads, img_size=img_size, patch_size=patch,
+                     mlp_ratio=1.0)
+    net = create_model(cfg)
+    with torch.no_grad():
+        net(natural_images(8, img_size))
+    rates = net.fixation_rates()
+    assert len(rates) == 2
+    for layer, r in rates.items():
+        assert 0.05 < r < 0.95, (layer, r, cfg.num_tokens, cfg.head_dim)
+
+
+@pytest.mark.parametrize("fixation", ["per_head", "shared"])
+def test_v1_equals_v2_with_data_kappa(fixation):
+    v1 = create_model("test_sssa_v1", fixation=fixation, depth=2)
+    v2 = create_model("test_sssa_v2", fixation=fixation, depth=2)
+    v2.load_state_dict(v1.state_dict())
+    x = natural_images(6, 16)
+    out1, out2 = v1(x), v2(x)
+    assert torch.equal(out1, out2)
+    assert v1.fixation_rates() == v2.fixation_rates()
+    # and the mixers really are different code paths: V1 forms an N x N tensor
+    layer = SSSA(get_config("test_sssa_v1"))
+    q = spike_tokens(2, 3, 16, 32).reshape(2, 3, 16, 2, 16).transpose(2, 3)
+    k = spike_tokens(2, 3, 16, 32).reshape(2, 3, 16, 2, 16).transpose(2, 3)
+    p1 = layer.salience(q, k)
+    layer.version = "v2"
+    assert torch.equal(p1, layer.salience(q, k))
+
+
+@pytest.mark.parametrize("k", [1, 3, 16])
+@pytest.mark.parametrize("fixation", ["per_head", "shared"])
+def test_top_k_fixates_exactly_k_per_timestep(k, fixation):
+    cfg = get_config("test_sssa_v2", saccades=k, fixation=fixation)
+    layer = SSSA(cfg)
+    out = []
+    layer.saccadic.register_forward_hook(lambda m, i, o: out.append(o))
+    x = spike_tokens(cfg.T, 5, cfg.num_tokens, cfg.embed_dim)
+    layer(x)
+    s = out[0]  # [T, B, G, N]
+    assert s.shape[2] == (1 if fixation == "shared" else cfg.num_heads)
+    assert torch.equal(s.sum(-1), torch.full(s.shape[:-1], float(k)))
+    # ties (many tokens with zero Q spikes) must not break the count either
+    layer(torch.zeros_like(x))
+    assert torch.equal(out[1].sum(-1), torch.full(s.shape[:-1], float(k)))
+
+
+@pytest.mark.parametrize("saccades", ["threshold", 4])
+def test_gradients_reach_mw_vth_q_and_k(saccades):
+    cfg = get_config("test_sssa_v2", T=4, saccades=saccades)
+    layer = SSSA(cfg)
+    x = spike_tokens(cfg.T, 8, cfg.num_tokens, cfg.embed_dim, rate=0.3)
+    y = layer(x)
+    (y * torch.randn_like(y)).sum().backward()
+    sacc = layer.saccadic
+    assert sacc.mw_log_diag.grad.abs().sum() > 0
+    assert torch.tril(sacc.mw_lower.grad, -1).abs().sum() > 0
+    assert layer.q[0].linear.weight.grad.abs().sum() > 0
+    assert layer.k[0].linear.weight.grad.abs().sum() > 0
+    if saccades == "threshold":
+        assert sacc.vth.grad.abs().sum() > 0
+
+
+def test_learned_kappa_builds_no_key_branch_and_learns_alpha():
+    cfg = get_config("test_sssa_learned")
+    layer = SSSA(cfg)
+    assert layer.k is None
+    y = layer(spike_tokens(cfg.T, 4, cfg.num_tokens, cfg.embed_dim, rate=0.3))
+    y.sum().backward()
+    assert layer.alpha.grad is not None
+    assert layer.saccadic.vth_scalar.grad is not None
+
+
+def test_vth_modes():
+    fixed = SaccadicNeuron(4, 2, vth_mode="fixed")
+    assert not any(n.startswith("vth") for n, _ in fixed.named_parameters())
+    assert SaccadicNeuron(4, 2, vth_mode="scalar").thresholds().shape == (4,)
+    assert SaccadicNeuron(4, 2, vth_mode="per_timestep").vth.shape == (4,)
+
+
+def _neuron_with_unit_scale(mw: torch.Tensor, inference: str) -> SaccadicNeuron:
+    n = SaccadicNeuron(2, 1, vth_mode="fixed", vth_init=1.0, inference=inference)
+    with torch.no_grad():
+        n.mw_log_diag.copy_(mw.diagonal().log())
+        n.mw_lower.copy_(torch.tril(mw, -1))
+        n.scale.fill_(1.0)
+        n.scale_initialised.fill_(True)
+    return n.eval()
+
+
+def test_folded_rule_equals_training_rule_only_for_diagonal_mw():
+    p = torch.rand(2, 64, 1, 32) * 3  # [T, B, G, N]
+    diag = torch.diag(torch.tensor([1.5, 0.7]))
+    assert torch.equal(_neuron_with_unit_scale(diag, "train_rule")(p), _neuron_with_unit_scale(diag, "folded")(p))
+
+    mixed = torch.tensor([[1.0, 0.0], [-0.5, 1.0]])  # H1 = P1 - 0.5 P0; folded thresholds M^-1 [1, 1] = [1, 1.5]
+    train, folded = _neuron_with_unit_scale(mixed, "train_rule"), _neuron_with_unit_scale(mixed, "folded")
+    assert torch.allclose(folded.folded_thresholds(), torch.tensor([1.0, 1.5]))
+    # a patch silent at t=0 with salience 1.2 at t=1: the training rule fixates it, the folded rule does not
+    p = torch.tensor([0.0, 1.2]).view(2, 1, 1, 1)
+    assert train(p)[1].item() == 1.0 and folded(p)[1].item() == 0.0
+    # the two agree when the history term happens to equal the folded correction (P0 = V_th)
+    p = torch.tensor([1.0, 1.2]).view(2, 1, 1, 1)
+    assert train(p)[1].item() == folded(p)[1].item() == 0.0
+    # the folded rule applies only in eval; training always uses the training rule
+    folded.train()
+    p = torch.tensor([0.0, 1.2]).view(2, 1, 1, 1)
+    assert folded(p)[1].item() == 1.0
+
+
+def test_fixation_rates_exposed_per_layer_and_timestep():
+    net = create_model("test_sssa_v2", depth=3)
+    net(natural_images(4, 16))
+    rates = net.fixation_rates()
+    assert sorted(rates) == ["blocks.0.attn", "blocks.1.attn", "blocks.2.attn"]
+    per_t = net.blocks[0].attn.saccadic.fixation_rate_t
+    assert per_t.shape == (net.cfg.T,)
+    assert torch.isclose(per_t.mean(), torch.tensor(rates["blocks.0.attn"]))
+
+
+def test_salience_scale_survives_state_dict_round_trip():
+    a = create_model("test_sssa_v2")
+    x = natural_images(4, 16)
+    a(x)  # a training step's forward initialises the salience scale and BN statistics
+    a.eval()
+    out = a(x)
+    b = create_model("test_sssa_v2").eval()
+    b.load_state_dict(a.state_dict())
+    assert bool(b.blocks[0].attn.saccadic.scale_initialised)
+    assert torch.equal(b(x), out)
