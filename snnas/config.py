@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -31,6 +32,10 @@ SURROGATES = ("atan", "sigmoid", "rect", "erf", "piecewise_quadratic")
 @dataclass(frozen=True)
 class ArchConfig:
     """Every architectural knob of an SNN-ViT (spec §2, §5).
+
+    Fields that cannot affect the network (SSSA settings under ``attention="ssa"``, the threshold under
+    top-k saccades, the dilation of a plain SPS tokenizer) are reset to their defaults, so equal networks
+    have equal configs and ids. Numeric fields accept Python or numpy numbers.
 
     Example:
         >>> cfg = ArchConfig(T=2, depth=1, embed_dim=32, num_heads=2, img_size=16, patch_size=4)
@@ -68,15 +73,26 @@ class ArchConfig:
     num_classes: int = 10
 
     def __post_init__(self) -> None:
-        # Optuna/Ray hand back ints for floats and numpy scalars; normalise so equal configs hash equal.
+        # Optuna/Ray hand back ints for floats, floats for ints and numpy scalars; normalise so that equal
+        # configs compare and hash equal whatever produced them.
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.type == "float" and isinstance(v, int | float) and not isinstance(v, bool):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                continue
+            if f.type == "float":
                 object.__setattr__(self, f.name, float(v))
-            elif f.type == "int" and isinstance(v, float) and v.is_integer():
+            elif f.type in ("int", "str | int") and float(v).is_integer():
                 object.__setattr__(self, f.name, int(v))
-        if isinstance(self.saccades, float) and self.saccades.is_integer():
-            object.__setattr__(self, "saccades", int(self.saccades))
+        # Fields that cannot affect the network take their defaults, so equal networks get equal ids.
+        inactive: list[str] = []
+        if self.attention != "sssa":
+            inactive += ["sssa_version", "saccades", "kappa", "fixation", "vth_mode", "vth_init", "sssa_inference"]
+        elif self.saccades != "threshold":
+            inactive += ["vth_mode", "vth_init"]  # top-k ranks the salience; no threshold is involved
+        if self.tokenizer != "gl_sps":
+            inactive.append("tokenizer_dilation")
+        for name in inactive:
+            object.__setattr__(self, name, _DEFAULTS[name])
         self._validate()
 
     # ------------------------------------------------------------------ validation
@@ -140,6 +156,7 @@ class ArchConfig:
 
     # ------------------------------------------------------------------ identity and (de)serialisation
     def to_dict(self) -> dict[str, Any]:
+        """All fields as plain JSON types."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -179,3 +196,6 @@ class ArchConfig:
         if unknown:
             raise ConfigError(f"ArchConfig: unknown field(s) {', '.join(unknown)}")
         return dataclasses.replace(self, **changes)
+
+
+_DEFAULTS = {f.name: f.default for f in fields(ArchConfig)}

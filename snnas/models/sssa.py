@@ -8,12 +8,14 @@ more than one):
   ``P = Q' * kappa`` with ``kappa`` the total K spike count (``kappa="data"``) or a learned per-head scale
   (``kappa="learned"``, in which case the K branch is not built at all: it could not affect the output).
 * **Normalisation.** Raw counts grow with N, d and firing rates, so a fixed threshold fixates a size-
-  dependent share of patches. We divide P by ``s``, a per-group running mean of P (initialised from the
-  first batch seen, ActNorm-style, then tracked with momentum while training and frozen in eval). The same
-  ``s`` is used in training and inference, and ``Theta(M_w P / s - V_th) = Theta(M_w P - s V_th)``, so this
-  is exactly the spec's "1/d of firing rates absorbed into alpha / V_th" (§6.1) with the absorbed constant
-  measured instead of guessed. With ``V_th = 1`` at init a patch is fixated when its (temporally mixed)
-  salience exceeds the layer's mean salience.
+  dependent share of patches; and ``P = Q' * kappa`` multiplies two counts, so it is ~100x smaller at t=0
+  (membranes still charging) than later. We divide P by a per-timestep, per-group calibration constant
+  ``s[t, g]``: the mean of P over batch and tokens on the first batch that shows salience there
+  (ActNorm-style data-dependent init), then frozen and saved in the state dict. Being constant, it is the
+  same in training and inference, and ``M_w diag(1/s) P`` is just ``M_w`` with calibrated columns: the
+  spec's equations are unchanged (its "1/d of firing rates absorbed into alpha / V_th", §6.1, measured
+  instead of guessed). What adapts during training is what the paper learns: ``M_w``, ``V_th`` (and alpha).
+  With ``V_th = 1`` at init a patch is fixated when its salience exceeds the mean at that timestep.
 * Saccadic neuron ``H = M_w P``, ``M_w`` lower-triangular, identity init, diagonal ``exp(.)``-positive (so
   it stays invertible for the folded rule); ``S = Theta(H - V_th)`` with the config's surrogate gradient.
 * ``saccades=k`` (an extension of the paper): exactly k patches fixated per timestep, top-k on H, with a
@@ -57,16 +59,15 @@ class SaccadicNeuron(nn.Module):
         vth_init: float = 1.0,
         surrogate: str = "atan",
         inference: str = "train_rule",
-        momentum: float = 0.1,
-        eps: float = 1e-6,
     ) -> None:
         super().__init__()
         self.T, self.groups, self.saccades, self.inference = T, groups, saccades, inference
-        self.momentum, self.eps = momentum, eps
         self.surrogate = make_surrogate(surrogate)
         self.mw_log_diag = nn.Parameter(torch.zeros(T))  # exp(0) = 1: identity at init
         self.mw_lower = nn.Parameter(torch.zeros(T, T))  # only the strictly lower triangle is used
         vth = torch.full((T,), float(vth_init))
+        if saccades != "threshold":
+            vth_mode = "fixed"  # top-k ranks H; a threshold would be an unused parameter
         if vth_mode == "fixed":
             self.register_buffer("vth", vth)
         elif vth_mode == "scalar":
@@ -74,8 +75,9 @@ class SaccadicNeuron(nn.Module):
         else:
             self.vth = nn.Parameter(vth)
         self.vth_mode = vth_mode
-        self.register_buffer("scale", torch.ones(groups))
-        self.register_buffer("scale_initialised", torch.tensor(False))
+        self.register_buffer("scale", torch.ones(T, groups))
+        self.register_buffer("scale_initialised", torch.zeros(T, groups, dtype=torch.bool))
+        self._calibrated = False  # python mirror of scale_initialised.all(): no device sync per forward
         self.fixation_rate: torch.Tensor | None = None  # mean of S over the last forward
         self.fixation_rate_t: torch.Tensor | None = None  # per timestep, [T]
 
@@ -95,28 +97,33 @@ class SaccadicNeuron(nn.Module):
         return torch.linalg.solve_triangular(m, self.thresholds().unsqueeze(-1), upper=False).squeeze(-1)
 
     def _normalise(self, p: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            batch_mean = p.mean(dim=(0, 1, 3))  # per group
-            if batch_mean.gt(0).all():
-                if not bool(self.scale_initialised):
-                    self.scale.copy_(batch_mean)
-                    self.scale_initialised.fill_(True)
-                elif self.training:
-                    self.scale.lerp_(batch_mean, self.momentum)
-        return p / self.scale.clamp_min(self.eps).view(1, 1, -1, 1)
+        if not self._calibrated:
+            with torch.no_grad():
+                mean = p.float().mean(dim=(1, 3))  # [T, G]
+                new = mean.gt(0) & ~self.scale_initialised  # a silent head waits; the others calibrate
+                self.scale.copy_(torch.where(new, mean, self.scale))
+                self.scale_initialised |= new
+                self._calibrated = bool(self.scale_initialised.all())
+        return p / self.scale.view(self.T, 1, self.groups, 1)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super()._load_from_state_dict(*args, **kwargs)
+        self._calibrated = bool(self.scale_initialised.all())
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
         if p.shape[0] != self.T:
             raise ValueError(f"SaccadicNeuron built for T={self.T}, got a sequence of length {p.shape[0]}")
-        p = self._normalise(p)
-        if self.inference == "folded" and not self.training:
-            h, vth = p, self.folded_thresholds()
-        else:
-            h, vth = torch.einsum("ts,sbgn->tbgn", self.mixing_matrix(), p), self.thresholds()
-        if self.saccades == "threshold":
-            s = self.surrogate(h - vth.view(-1, 1, 1, 1))
-        else:
-            s = self._top_k(h, int(self.saccades))
+        # thresholds on float32 salience: autocast would round H to bf16 and move patches across V_th
+        with torch.autocast(p.device.type, enabled=False):
+            p = self._normalise(p.float())
+            if self.inference == "folded" and not self.training:
+                h, vth = p, self.folded_thresholds()
+            else:
+                h, vth = torch.einsum("ts,sbgn->tbgn", self.mixing_matrix(), p), self.thresholds()
+            if self.saccades == "threshold":
+                s = self.surrogate(h - vth.view(-1, 1, 1, 1))
+            else:
+                s = self._top_k(h, int(self.saccades))
         with torch.no_grad():
             self.fixation_rate_t = s.mean(dim=(1, 2, 3))
             self.fixation_rate = self.fixation_rate_t.mean()
@@ -160,20 +167,22 @@ class SSSA(SpikingAttention):
         )
 
     def salience(self, q: torch.Tensor, k: torch.Tensor | None) -> torch.Tensor:
-        """``P`` of shape ``[T, B, G, N]`` from head-split spikes ``[T, B, h, N, d]``."""
-        q_count = q.sum(-1)  # Q': [T, B, h, N]
+        """``P`` of shape ``[T, B, G, N]`` (float32) from head-split spikes ``[T, B, h, N, d]``."""
+        # Counts in float32 whatever the spike dtype: kappa reaches N*d and P N*d^2, beyond bf16's exact
+        # integers and fp16's range.
+        q_count = q.sum(-1, dtype=torch.float32)  # Q': [T, B, h, N]
         if self.kappa_mode == "learned":
-            p = q_count * self.alpha.view(1, 1, -1, 1)
+            p = q_count * self.alpha.float().view(1, 1, -1, 1)
         elif self.version == "v1":
-            k_count = k.sum(-1)
+            k_count = k.sum(-1, dtype=torch.float32)
             p = (q_count.unsqueeze(-1) * k_count.unsqueeze(-2)).sum(-1)  # row-sum of the N x N CroAtt
         else:
-            p = q_count * k.sum(dim=(-2, -1)).unsqueeze(-1)  # rank-1 identity: Q' * kappa
+            p = q_count * k.sum(dim=(-2, -1), dtype=torch.float32).unsqueeze(-1)  # rank-1 identity: Q' * kappa
         return p.sum(2, keepdim=True) if self.shared else p
 
     def mix(self, q: torch.Tensor, k: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
         s = self.saccadic(self.salience(q, k))  # [T, B, G, N]
-        return v * s.unsqueeze(-1)
+        return v * s.unsqueeze(-1).to(v.dtype)
 
     @property
     def fixation_rate(self) -> torch.Tensor | None:
