@@ -66,6 +66,32 @@ def _attention_detail(c) -> str:
     return f"sssa-{c.sssa_version}/{rule}/{c.kappa}"
 
 
+@app.command()
+def datasets(
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="folder holding the datasets (default: "
+                                        "$SNNAS_DATA_DIR, else ./data)"),
+) -> None:
+    """List the registered datasets: shape, classes, and whether their files are available here."""
+    from snnas.data import dataset_info, list_datasets
+
+    rows = [dataset_info(name, data_dir) for name in list_datasets()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="snnas datasets")
+    for col in ("name", "kind", "shape", "classes", "available", "where"):
+        table.add_column(col, justify="right" if col == "classes" else "left", no_wrap=col != "where")
+    for r in rows:
+        shape = "x".join(map(str, r["shape"]))
+        if r["kind"] == "event":
+            shape = f"Tx{shape} (T={r['T']})"
+        where = r["location"] if r["available"] else "not found; looked in " + ", ".join(r["looked"])
+        name = r["name"] + (" (default)" if r["default"] else "")
+        table.add_row(name, r["kind"], shape, str(r["num_classes"]), "yes" if r["available"] else "no", where)
+    console.print(table)
+
+
 def main() -> None:
     """Console-script entry point: one-line errors for user mistakes, tracebacks only for bugs."""
     try:

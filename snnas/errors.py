@@ -6,7 +6,7 @@ and keeps its traceback.
 
 from __future__ import annotations
 
-__all__ = ["SnnasError", "ConfigError", "UnknownNameError"]
+__all__ = ["SnnasError", "ConfigError", "DatasetError", "UnknownNameError"]
 
 
 class SnnasError(Exception):
@@ -15,6 +15,10 @@ class SnnasError(Exception):
 
 class ConfigError(SnnasError, ValueError):
     """An invalid architecture or search-space setting; the message names the field."""
+
+
+class DatasetError(SnnasError):
+    """Missing, incomplete or corrupt dataset files; the message names the file and what was expected."""
 
 
 class UnknownNameError(SnnasError, KeyError):
