@@ -7,7 +7,6 @@ receive a :class:`Location` that says where the files are, and return a :class:`
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from snnas._lookup import lookup
 from snnas.data._tensor import (
     BatchTransform,
     FrameFileDataset,
@@ -25,7 +25,7 @@ from snnas.data._tensor import (
     TensorDataset,
     stratified_indices,
 )
-from snnas.errors import DatasetError, UnknownNameError
+from snnas.errors import DatasetError
 
 __all__ = ["DatasetEntry", "Location", "RawSplit", "register_dataset", "get_entry", "list_datasets",
            "dataset_info", "create_dataset", "default_data_dir", "files_locator", "DEFAULT_DATASET"]
@@ -137,12 +137,7 @@ def register_dataset(name: str, *, locate: Callable[[Path | None], Location], sh
 
 
 def get_entry(name: str) -> DatasetEntry:
-    try:
-        return _DATASETS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _DATASETS, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(_DATASETS))}"
-        raise UnknownNameError(f"unknown dataset {name!r}{hint}") from None
+    return lookup(_DATASETS, name, "dataset")
 
 
 def list_datasets(pattern: str = "*") -> list[str]:

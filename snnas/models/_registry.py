@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
+from snnas._lookup import lookup
 from snnas.config import ArchConfig
-from snnas.errors import UnknownNameError
 
 __all__ = ["ModelEntry", "register_model", "get_config", "get_entry", "create_model", "list_models",
            "count_params"]
@@ -45,12 +44,7 @@ def register_model(
 
 
 def get_entry(name: str) -> ModelEntry:
-    try:
-        return _MODELS[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _MODELS, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(_MODELS))}"
-        raise UnknownNameError(f"unknown model {name!r}{hint}") from None
+    return lookup(_MODELS, name, "model")
 
 
 def get_config(name: str, **overrides: object) -> ArchConfig:
