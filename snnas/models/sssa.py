@@ -34,7 +34,32 @@ from snnas.config import ArchConfig
 from snnas.models._neurons import make_surrogate
 from snnas.models.attention import SpikingAttention
 
-__all__ = ["SaccadicNeuron", "SSSA"]
+__all__ = ["TemporalMixing", "SaccadicNeuron", "SSSA"]
+
+
+class TemporalMixing(nn.Module):
+    """``M_w`` (lower-triangular, identity init, ``exp``-positive diagonal) with the calibration folded in.
+
+    Its own module because everything it computes depends on parameters only: a deployment folds it into
+    constants, so the energy counter ignores it.
+    """
+
+    def __init__(self, T: int) -> None:
+        super().__init__()
+        self.log_diag = nn.Parameter(torch.zeros(T))  # exp(0) = 1: identity at init
+        self.lower = nn.Parameter(torch.zeros(T, T))  # only the strictly lower triangle is used
+
+    def matrix(self) -> torch.Tensor:
+        return torch.tril(self.lower, diagonal=-1) + torch.diag(self.log_diag.exp())
+
+    def forward(self, scale: torch.Tensor, vth: torch.Tensor | None = None) -> torch.Tensor:
+        """``M_w diag(1/scale[:, g])`` per group ``[G, T, T]``; with ``vth``, the folded thresholds
+        ``scale[t, g] * (M_w^-1 V_th)[t]`` as ``[T, G]``."""
+        m = self.matrix()
+        if vth is None:
+            return m.unsqueeze(0) / scale.t().unsqueeze(1)
+        folded = torch.linalg.solve_triangular(m, vth.unsqueeze(-1), upper=False)  # [T, 1]
+        return folded * scale
 
 
 class SaccadicNeuron(nn.Module):
@@ -63,8 +88,7 @@ class SaccadicNeuron(nn.Module):
         super().__init__()
         self.T, self.groups, self.saccades, self.inference = T, groups, saccades, inference
         self.surrogate = make_surrogate(surrogate)
-        self.mw_log_diag = nn.Parameter(torch.zeros(T))  # exp(0) = 1: identity at init
-        self.mw_lower = nn.Parameter(torch.zeros(T, T))  # only the strictly lower triangle is used
+        self.mixing = TemporalMixing(T)
         vth = torch.full((T,), float(vth_init))
         if saccades != "threshold":
             vth_mode = "fixed"  # top-k ranks H; a threshold would be an unused parameter
@@ -78,12 +102,19 @@ class SaccadicNeuron(nn.Module):
         self.register_buffer("scale", torch.ones(T, groups))
         self.register_buffer("scale_initialised", torch.zeros(T, groups, dtype=torch.bool))
         self._calibrated = False  # python mirror of scale_initialised.all(): no device sync per forward
-        self.fixation_rate: torch.Tensor | None = None  # mean of S over the last forward
-        self.fixation_rate_t: torch.Tensor | None = None  # per timestep, [T]
+        self._last_s: torch.Tensor | None = None
+
+    @property
+    def mw_log_diag(self) -> nn.Parameter:
+        return self.mixing.log_diag
+
+    @property
+    def mw_lower(self) -> nn.Parameter:
+        return self.mixing.lower
 
     def mixing_matrix(self) -> torch.Tensor:
         """``M_w``: lower-triangular, positive diagonal."""
-        return torch.tril(self.mw_lower, diagonal=-1) + torch.diag(self.mw_log_diag.exp())
+        return self.mixing.matrix()
 
     def thresholds(self) -> torch.Tensor:
         """``V_th`` as a length-T vector."""
@@ -92,19 +123,28 @@ class SaccadicNeuron(nn.Module):
         return self.vth
 
     def folded_thresholds(self) -> torch.Tensor:
-        """The paper's folded per-timestep thresholds ``M_w^-1 V_th`` (spec §1.5)."""
+        """The paper's folded per-timestep thresholds ``M_w^-1 V_th`` (spec §1.5), in calibrated units."""
         m = self.mixing_matrix()
         return torch.linalg.solve_triangular(m, self.thresholds().unsqueeze(-1), upper=False).squeeze(-1)
 
-    def _normalise(self, p: torch.Tensor) -> torch.Tensor:
-        if not self._calibrated:
-            with torch.no_grad():
-                mean = p.float().mean(dim=(1, 3))  # [T, G]
-                new = mean.gt(0) & ~self.scale_initialised  # a silent head waits; the others calibrate
-                self.scale.copy_(torch.where(new, mean, self.scale))
-                self.scale_initialised |= new
-                self._calibrated = bool(self.scale_initialised.all())
-        return p / self.scale.view(self.T, 1, self.groups, 1)
+    @property
+    def fixation_rate_t(self) -> torch.Tensor | None:
+        """Share of fixated patches per timestep in the last forward, ``[T]``."""
+        return None if self._last_s is None else self._last_s.mean(dim=(1, 2, 3))
+
+    @property
+    def fixation_rate(self) -> torch.Tensor | None:
+        """Share of fixated patches in the last forward."""
+        return None if self._last_s is None else self._last_s.mean()
+
+    def _calibrate(self, p: torch.Tensor) -> None:
+        # Training batches only: inference (and energy counting) never changes the model.
+        with torch.no_grad():
+            mean = p.mean(dim=(1, 3))  # [T, G]
+            new = mean.gt(0) & ~self.scale_initialised  # a silent head waits; the others calibrate
+            self.scale.copy_(torch.where(new, mean, self.scale))
+            self.scale_initialised |= new
+            self._calibrated = bool(self.scale_initialised.all())
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super()._load_from_state_dict(*args, **kwargs)
@@ -115,18 +155,20 @@ class SaccadicNeuron(nn.Module):
             raise ValueError(f"SaccadicNeuron built for T={self.T}, got a sequence of length {p.shape[0]}")
         # thresholds on float32 salience: autocast would round H to bf16 and move patches across V_th
         with torch.autocast(p.device.type, enabled=False):
-            p = self._normalise(p.float())
+            p = p.float()
+            if self.training and not self._calibrated:
+                self._calibrate(p)
             if self.inference == "folded" and not self.training:
-                h, vth = p, self.folded_thresholds()
+                # S[t] = Theta(P[t] - s[t] (M_w^-1 V_th)[t]): the current step only, no history
+                theta = self.mixing(self.scale, self.thresholds())  # [T, G], raw salience units
+                s = self.surrogate(p - theta.view(self.T, 1, self.groups, 1))
             else:
-                h, vth = torch.einsum("ts,sbgn->tbgn", self.mixing_matrix(), p), self.thresholds()
-            if self.saccades == "threshold":
-                s = self.surrogate(h - vth.view(-1, 1, 1, 1))
-            else:
-                s = self._top_k(h, int(self.saccades))
-        with torch.no_grad():
-            self.fixation_rate_t = s.mean(dim=(1, 2, 3))
-            self.fixation_rate = self.fixation_rate_t.mean()
+                h = torch.einsum("gts,sbgn->tbgn", self.mixing(self.scale), p)  # M_w diag(1/s) P per group
+                if self.saccades == "threshold":
+                    s = self.surrogate(h - self.thresholds().view(-1, 1, 1, 1))
+                else:
+                    s = self._top_k(h, int(self.saccades))
+        self._last_s = s.detach()
         return s
 
     def _top_k(self, h: torch.Tensor, k: int) -> torch.Tensor:

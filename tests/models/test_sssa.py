@@ -164,6 +164,7 @@ def _neuron_with_unit_scale(mw: torch.Tensor, inference: str) -> SaccadicNeuron:
         n.mw_lower.copy_(torch.tril(mw, -1))
         n.scale.fill_(1.0)
         n.scale_initialised.fill_(True)
+    n._calibrated = True
     return n.eval()
 
 
