@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -57,6 +58,41 @@ def models(
         table.add_row(r["name"], f"{r['params'] / 1e6:.2f}M", paper, str(r["T"]), str(r["depth"]), str(r["width"]),
                       str(r["heads"]), r["attention_detail"], r["tokenizer"], r["input"])
     console.print(table)
+
+
+@app.command()
+def energy(
+    model: str | None = typer.Option(None, "--model", help="a registered model name (see `snnas models`)"),
+    config: Path | None = typer.Option(None, "--config", help="an ArchConfig JSON file"),
+    dataset: str = typer.Option("fashion-mini", "--dataset", help="calibration data (its test split)"),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="folder holding the datasets"),
+    profile: str = typer.Option("cmos45", "--profile", help="energy profile name or TOML file"),
+    batch: int = typer.Option(32, "--batch", min=1, help="calibration images"),
+    as_json: bool = typer.Option(False, "--json", help="print the EnergyReport as JSON"),
+) -> None:
+    """Energy per image from counted synaptic operations, with a per-layer table."""
+    from snnas.config import ArchConfig
+    from snnas.energy import adapt_config, calibration_batch, estimate, list_profiles
+    from snnas.models import create_model, get_config
+
+    if (model is None) == (config is None):
+        raise SnnasError("give exactly one of --model NAME or --config FILE")
+    if config is not None:
+        if not config.is_file():
+            raise SnnasError(f"config file not found: {config}")
+        cfg = ArchConfig.from_json(config.read_text())
+    else:
+        cfg = get_config(model)
+    cfg = adapt_config(cfg, dataset)
+    x, described = calibration_batch(cfg, dataset, batch, data_dir)
+    report = estimate(create_model(cfg), x, profile, data=described)
+    if as_json:
+        print(report.to_json())
+        return
+    from snnas.energy.render import energy_table
+
+    console.print(energy_table(report, title=f"{model or config} on {described}"))
+    console.print(f"profiles available: {', '.join(list_profiles())}", style="dim")
 
 
 def _attention_detail(c) -> str:

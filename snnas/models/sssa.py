@@ -40,8 +40,9 @@ __all__ = ["TemporalMixing", "SaccadicNeuron", "SSSA"]
 class TemporalMixing(nn.Module):
     """``M_w`` (lower-triangular, identity init, ``exp``-positive diagonal) with the calibration folded in.
 
-    Its own module because everything it computes depends on parameters only: a deployment folds it into
-    constants, so the energy counter ignores it.
+    ``forward(p, scale)`` computes ``H = M_w diag(1/scale) P`` per group; ``forward(None, scale, vth)``
+    the folded thresholds. It is its own module so the energy counter can charge the mixing by its
+    structure (``T(T+1)/2`` MACs per token and group) rather than by the values of M_w.
     """
 
     def __init__(self, T: int) -> None:
@@ -52,14 +53,14 @@ class TemporalMixing(nn.Module):
     def matrix(self) -> torch.Tensor:
         return torch.tril(self.lower, diagonal=-1) + torch.diag(self.log_diag.exp())
 
-    def forward(self, scale: torch.Tensor, vth: torch.Tensor | None = None) -> torch.Tensor:
-        """``M_w diag(1/scale[:, g])`` per group ``[G, T, T]``; with ``vth``, the folded thresholds
+    def forward(self, p: torch.Tensor | None, scale: torch.Tensor, vth: torch.Tensor | None = None) -> torch.Tensor:
+        """``[T, B, G, N]`` mixed salience; with ``p=None`` and ``vth``, the folded thresholds
         ``scale[t, g] * (M_w^-1 V_th)[t]`` as ``[T, G]``."""
         m = self.matrix()
-        if vth is None:
-            return m.unsqueeze(0) / scale.t().unsqueeze(1)
-        folded = torch.linalg.solve_triangular(m, vth.unsqueeze(-1), upper=False)  # [T, 1]
-        return folded * scale
+        if p is None:
+            folded = torch.linalg.solve_triangular(m, vth.unsqueeze(-1), upper=False)  # [T, 1]
+            return folded * scale
+        return torch.einsum("gts,sbgn->tbgn", m.unsqueeze(0) / scale.t().unsqueeze(1), p)
 
 
 class SaccadicNeuron(nn.Module):
@@ -160,10 +161,10 @@ class SaccadicNeuron(nn.Module):
                 self._calibrate(p)
             if self.inference == "folded" and not self.training:
                 # S[t] = Theta(P[t] - s[t] (M_w^-1 V_th)[t]): the current step only, no history
-                theta = self.mixing(self.scale, self.thresholds())  # [T, G], raw salience units
+                theta = self.mixing(None, self.scale, self.thresholds())  # [T, G], raw salience units
                 s = self.surrogate(p - theta.view(self.T, 1, self.groups, 1))
             else:
-                h = torch.einsum("gts,sbgn->tbgn", self.mixing(self.scale), p)  # M_w diag(1/s) P per group
+                h = self.mixing(p, self.scale)  # M_w diag(1/s) P per group
                 if self.saccades == "threshold":
                     s = self.surrogate(h - self.thresholds().view(-1, 1, 1, 1))
                 else:

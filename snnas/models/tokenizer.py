@@ -14,7 +14,7 @@ from torch import nn
 from snnas.config import ArchConfig
 from snnas.models._neurons import make_lif
 
-__all__ = ["SPS", "GLSPS"]
+__all__ = ["SPS", "GLSPS", "MembraneSum"]
 
 
 class ConvBN(nn.Module):
@@ -30,18 +30,26 @@ class ConvBN(nn.Module):
         return y.reshape(*x.shape[:2], *y.shape[1:])
 
 
+class MembraneSum(nn.Module):
+    """Synaptic currents of parallel branches summed into one membrane (a module so counters can see it)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
 class _Stage(nn.Module):
     def __init__(self, cfg: ArchConfig, c_in: int, c_out: int, dilation: int | None, pool: bool) -> None:
         super().__init__()
         self.local = ConvBN(c_in, c_out)
         self.dilated = ConvBN(c_in, c_out, dilation) if dilation else None
+        self.merge = MembraneSum()
         self.lif = make_lif(cfg)
         self.pool = nn.MaxPool2d(3, 2, 1) if pool else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.local(x)
         if self.dilated is not None:
-            u = u + self.dilated(x)  # summed at the membrane, before the neuron
+            u = self.merge(u, self.dilated(x))  # summed at the membrane, before the neuron
         s = self.lif(u)
         if self.pool is not None:
             y = self.pool(s.flatten(0, 1))

@@ -1,0 +1,62 @@
+"""Dense ANN-equivalent MACs of an SNN-ViT architecture, counted with thop.
+
+The ANN equivalent runs the same architecture once (T = 1) on real-valued activations, so every
+Linear/Conv is a dense MAC layer. thop counts nn.Linear/nn.Conv2d itself; it misses functional matmuls,
+so each token mixer gets a custom op with its dense mixing MACs (plus its children's, because thop does
+not descend below a module that has a rule). BatchNorm folds into the weights and costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():  # thop 0.1.1 compares versions with distutils' deprecated LooseVersion
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from thop import profile
+    from thop.vision.basic_hooks import zero_ops
+
+from snnas.config import ArchConfig
+from snnas.models import SDSA, SSA, SSSA, create_model
+
+__all__ = ["ann_equivalent_macs", "mixer_dense_macs"]
+
+
+def mixer_dense_macs(module: nn.Module, tokens: torch.Size) -> int:
+    """Dense multiply-accumulates of one token-mixing call on ``[T, B, N, D]`` real-valued tokens."""
+    t, b, n, d = tokens
+    rows = t * b
+    if isinstance(module, SSA):
+        return 2 * rows * n * n * d  # Q K^T, then (Q K^T) V
+    if isinstance(module, SDSA):
+        return 2 * rows * n * d  # K * V, then Q * (sum K V)
+    if isinstance(module, SSSA):
+        heads = module.num_heads
+        groups = 1 if module.shared else heads
+        macs = rows * n * d + rows * heads * n + rows * groups * n * t  # gate V, Q' * kappa, M_w mixing
+        if module.version == "v1":
+            macs += rows * heads * n * n  # the explicit N x N outer product
+        return macs
+    raise TypeError(f"no dense-MAC rule for {type(module).__name__}")
+
+
+def _mixer_hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+    children = sum(int(m.total_ops.item()) for m in module.modules() if m is not module and hasattr(m, "total_ops"))
+    module.total_ops += torch.tensor([float(mixer_dense_macs(module, inputs[0].shape) + children)],
+                                     dtype=torch.float64)
+
+
+def ann_equivalent_macs(cfg: ArchConfig) -> int:
+    """Dense MACs per image of ``cfg``'s architecture run once (T = 1) as an ANN."""
+    net = create_model(cfg.replace(T=1)).eval()
+    x = torch.zeros(1, cfg.in_channels, cfg.img_size, cfg.img_size)
+    custom = {nn.BatchNorm1d: zero_ops, nn.BatchNorm2d: zero_ops, SSA: _mixer_hook, SDSA: _mixer_hook,
+              SSSA: _mixer_hook}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore", DeprecationWarning)
+        macs, _ = profile(net, inputs=(x,), custom_ops=custom, verbose=False)
+    return int(macs)
