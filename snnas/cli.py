@@ -128,6 +128,38 @@ def datasets(
     console.print(table)
 
 
+@app.command()
+def spaces(
+    name: str | None = typer.Argument(None, help="one space name or .toml file to show (default: every shipped "
+                                      "space)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """List the search spaces with their dataset, knobs and fidelity rungs."""
+    from snnas.search.space import list_spaces, load_space
+
+    loaded = [load_space(n) for n in ([name] if name else list_spaces())]
+    if as_json:
+        print(json.dumps([s.describe() for s in loaded], indent=2))
+        return
+    table = Table(title="snnas search spaces", show_lines=True)
+    for col in ("name", "dataset", "knobs", "rungs (epochs@fraction)", "constraints"):
+        table.add_column(col, no_wrap=col in ("name", "dataset"))
+    for s in loaded:
+        knobs = "\n".join(f"{k.name}: {k.domain()}" for k in s.knobs)
+        rungs = f"{len(s.rungs)}: " + ", ".join(f"{r.epochs}@{r.fraction:g}" for r in s.rungs) + f" (eta {s.eta})"
+        limits = [f"params <= {s.max_params:,}"] if s.max_params is not None else []
+        limits += [f"energy <= {s.max_energy_uj:g} uJ"] if s.max_energy_uj is not None else []
+        table.add_row(s.name, s.dataset, knobs, rungs, "\n".join(limits) or "-")
+    console.print(table)
+
+
+# Long commands live with their subsystem; their modules import only typer and rich at load time.
+from snnas.search._commands import search_command, trial_command  # noqa: E402
+
+app.command("search")(search_command)
+app.command("trial")(trial_command)
+
+
 def main() -> None:
     """Console-script entry point: one-line errors for user mistakes, tracebacks only for bugs."""
     try:

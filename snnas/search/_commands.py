@@ -1,0 +1,69 @@
+"""The ``search`` and ``trial`` CLI commands (registered on the app in :mod:`snnas.cli`)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+
+from snnas.errors import SnnasError
+
+
+def search_command(
+    space: str = typer.Option(..., "--space", help="a shipped space name (`snnas spaces`) or a .toml file"),
+    budget: int = typer.Option(20, "--budget", min=1, help="trials that finish (complete, pruned or failed)"),
+    dataset: str | None = typer.Option(None, "--dataset", help="default: the space's dataset"),
+    data_dir: str | None = typer.Option(None, "--data-dir", help="folder holding the datasets"),
+    sampler: str = typer.Option("nsga2", "--sampler", help="nsga2, tpe, gp or random"),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///studies/<study>.db)"),
+    study: str | None = typer.Option(None, "--study", help="study name (default <space>-<dataset>)"),
+    workers: int = typer.Option(1, "--workers", min=1, help="worker processes on the same study"),
+    seed: int = typer.Option(0, "--seed", help="seed of the sampler, the data split and the trials"),
+    timeout: float | None = typer.Option(None, "--timeout", help="stop starting trials after this many seconds"),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)"),
+    no_prune: bool = typer.Option(False, "--no-prune", help="train every trial through every rung"),
+    quiet: bool = typer.Option(False, "--quiet", help="one line per finished trial, for logs"),
+) -> None:
+    """Multi-objective architecture search (accuracy vs energy) with Pareto successive-halving pruning."""
+    from snnas.search import SAMPLERS, SearchOptions, search
+
+    if sampler not in SAMPLERS:
+        raise SnnasError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    opts = SearchOptions(space=space, budget=budget, dataset=dataset, data_dir=data_dir, sampler=sampler,
+                         storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
+                         prune=not no_prune)
+    search(opts, quiet=quiet)
+
+
+def trial_command(
+    space: str = typer.Option(..., "--space", help="space name or .toml file"),
+    params: str = typer.Option(..., "--params", help="the trial's parameters as JSON"),
+    seed: int = typer.Option(0, "--seed", help="the trial's training seed"),
+    data_seed: int = typer.Option(0, "--data-seed", help="the search's --seed (it fixes the validation split)"),
+    dataset: str | None = typer.Option(None, "--dataset"),
+    data_dir: str | None = typer.Option(None, "--data-dir"),
+    device: str | None = typer.Option(None, "--device"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Re-run one trial (every rung, no pruning) from its recorded parameters and seed."""
+    from snnas.search import ProxyTrainer, load_space
+
+    sp = load_space(space)
+    try:
+        values = json.loads(params)
+    except json.JSONDecodeError as e:
+        raise SnnasError(f"--params is not valid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise SnnasError("--params must be a JSON object of knob values")
+    cfg = sp.config_from_params(values, dataset)
+    trainer = ProxyTrainer(sp, dataset, data_dir, device, data_seed=data_seed)
+    rungs = []
+    result = trainer.run(cfg, seed, lambda r: rungs.append(r.summary()))
+    out = {"arch_id": cfg.id, "config": cfg.to_dict(), "seed": seed, "rungs": rungs,
+           "val_accuracy": result.val_accuracy, "energy_uj": result.energy_uj}
+    if as_json:
+        print(json.dumps(out))
+    else:
+        Console().print(f"arch {cfg.id}: val accuracy {result.val_accuracy:.4f}, {result.energy_uj:.4f} uJ/image "
+                        f"after {len(rungs)} rungs (seed {seed})")

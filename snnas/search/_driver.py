@@ -1,0 +1,260 @@
+"""The search driver: Optuna ask/tell workers sharing one study, with budget, resume and pruning.
+
+* **Storage.** One Optuna storage per study (default ``sqlite:///studies/<study>.db``), the single store of
+  results; ``optuna-dashboard`` and the ``optuna`` CLI read it unchanged.
+* **Budget.** ``--budget N`` means N trials that finished on their own: COMPLETE, PRUNED, or FAIL with a
+  recorded reason. Claiming a slot (count, then ``ask``) happens under a file lock, so any number of worker
+  processes finish exactly N.
+* **Resume.** Every running trial sends a heartbeat. A trial whose process died goes stale, is marked FAIL
+  by Optuna (without a reason, so it does not count) and re-enqueued with the same parameters and seed.
+  Re-running the same command therefore resumes: finished trials count, interrupted ones are re-run.
+* **Pruning.** Pareto successive halving (:mod:`snnas.search._pruner`) at every rung but the last.
+* **Objectives.** Validation accuracy (maximise) and energy per image (minimise) of the trained model;
+  ``max_params`` is checked before training (a violating trial is pruned untrained: it could never be on
+  the front) and ``max_energy_uj`` after, through ``trial.set_constraint``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from snnas.errors import SnnasError
+from snnas.models import count_params
+from snnas.search._pruner import pareto_keep
+from snnas.search._trainer import ProxyTrainer, RungResult, TrialFailure
+from snnas.search.space import SearchSpace
+
+__all__ = ["SearchOptions", "SAMPLERS", "make_sampler", "open_study", "counts_toward_budget", "run_worker",
+           "finished_count", "versions"]
+
+SAMPLERS = ("nsga2", "tpe", "gp", "random")
+DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
+HEARTBEAT_S, GRACE_S = 2, 8
+
+# We drive heartbeats ourselves (ask/tell has no Study.optimize loop) and rely on fail_stale_trials, which
+# Optuna still labels experimental; neither warning helps a user.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@dataclass
+class SearchOptions:
+    """Everything ``snnas search`` needs; also what each worker process receives."""
+
+    space: str
+    budget: int = 20
+    dataset: str | None = None
+    data_dir: str | None = None
+    sampler: str = "nsga2"
+    storage: str | None = None
+    study: str | None = None
+    workers: int = 1
+    seed: int = 0
+    timeout: float | None = None
+    device: str | None = None
+    prune: bool = True
+    threads: int | None = None
+    studies_dir: str = "studies"
+
+    def resolved(self, space: SearchSpace) -> SearchOptions:
+        dataset = self.dataset or space.dataset
+        study = self.study or f"{space.name}-{dataset}"
+        storage = self.storage or f"sqlite:///{Path(self.studies_dir) / (study + '.db')}"
+        threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
+        return SearchOptions(**{**self.__dict__, "dataset": dataset, "study": study, "storage": storage,
+                                "threads": threads})
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("snnas", "torch", "spikingjelly", "optuna")}
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise SnnasError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def _retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna's heartbeat callback: a trial whose process died is re-run with its parameters and seed."""
+    attrs = {"retry_of": trial.number}
+    if "seed" in trial.user_attrs:
+        attrs["seed"] = trial.user_attrs["seed"]
+    study.enqueue_trial(trial.params, user_attrs=attrs)
+
+
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.split(":", 1)[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
+        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                          heartbeat_stale_trial_callback=_retry_stale)
+    raise SnnasError(f"--storage must be an SQLAlchemy URL (sqlite:///..., postgresql://...), got {url!r}")
+
+
+def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) -> optuna.Study:
+    """Create or load the study; a study made for another space or dataset is refused, not mixed."""
+    study = optuna.create_study(study_name=opts.study, storage=_storage(opts.storage), directions=DIRECTIONS,
+                                sampler=make_sampler(opts.sampler, opts.seed + seed_offset), load_if_exists=True)
+    attrs = study.user_attrs
+    if not attrs:
+        study.set_user_attr("space", space.name)
+        study.set_user_attr("space_definition", space.describe())
+        study.set_user_attr("dataset", opts.dataset)
+        study.set_user_attr("objectives", ["val_accuracy", "energy_uj"])
+        study.set_user_attr("profile", space.profile)
+    elif attrs.get("space") != space.name or attrs.get("dataset") != opts.dataset:
+        raise SnnasError(f"study {opts.study!r} in {opts.storage} was made for space {attrs.get('space')!r} on "
+                         f"{attrs.get('dataset')!r}; use another --study name")
+    return study
+
+
+def counts_toward_budget(t: FrozenTrial) -> bool:
+    return t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        t.state == TrialState.FAIL and "fail_reason" in t.user_attrs)
+
+
+def finished_count(study: optuna.Study) -> int:
+    return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None | bool:
+    """A new trial, ``None`` when the budget is met, or ``False`` to wait (slots held by running trials)."""
+    with _locked(lock):
+        optuna.storages.fail_stale_trials(study)  # dead processes' trials fail and are re-enqueued
+        trials = study.get_trials(deepcopy=False)
+        done = sum(counts_toward_budget(t) for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if done >= budget:
+            return None
+        if done + running >= budget:
+            return False
+        return study.ask()
+
+
+class _Heartbeat:
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(storage, trial_id), daemon=True)
+
+    def _beat(self, storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+        while not self._stop.is_set():
+            storage.record_heartbeat(trial_id)
+            self._stop.wait(HEARTBEAT_S)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _rerun_command(opts: SearchOptions, params: dict[str, Any], seed: int) -> str:
+    args = ["snnas", "trial", "--space", opts.space, "--dataset", opts.dataset, "--seed", str(seed),
+            "--data-seed", str(opts.seed), "--params", json.dumps(params, sort_keys=True)]
+    if opts.data_dir:
+        args += ["--data-dir", opts.data_dir]
+    return shlex.join(args)
+
+
+def _rung_population(study: optuna.Study, rung: int, me: int) -> list[tuple[float, float]]:
+    key = f"rung{rung}"
+    return [(t.user_attrs[key]["val_accuracy"], t.user_attrs[key]["energy_uj"])
+            for t in study.get_trials(deepcopy=False) if t.number != me and key in t.user_attrs]
+
+
+def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, trainer: ProxyTrainer,
+               opts: SearchOptions) -> None:
+    seed = int(trial.user_attrs.get("seed", (opts.seed * 1_000_003 + trial.number) % 2**31))
+    cfg = space.suggest(trial, opts.dataset)
+    n_params = count_params(cfg)
+    for key, value in (("seed", seed), ("arch_id", cfg.id), ("config", cfg.to_dict()), ("params", n_params),
+                       ("versions", versions()), ("device", str(trainer.device)), ("pid", os.getpid()),
+                       ("command", _rerun_command(opts, trial.params, seed))):
+        trial.set_user_attr(key, value)
+    if space.max_params is not None and n_params > space.max_params:
+        reason = f"{n_params} parameters > max_params {space.max_params}: infeasible, not trained"
+        trial.set_user_attr("prune_reason", reason)
+        study.tell(trial, state=TrialState.PRUNED)
+        return
+    last = len(space.rungs) - 1
+
+    def on_rung(r: RungResult) -> None:
+        trial.set_user_attr(f"rung{r.rung}", r.summary())
+        if opts.prune and r.rung < last:
+            keep, why = pareto_keep((r.val_accuracy, r.energy_uj), _rung_population(study, r.rung, trial.number),
+                                    space.eta, space.min_rung_population)
+            if not keep:
+                trial.set_user_attr("prune_reason", f"rung {r.rung}: {why}")
+                raise optuna.TrialPruned(why)
+
+    try:
+        result = trainer.run(cfg, seed, on_rung)
+    except optuna.TrialPruned:
+        study.tell(trial, state=TrialState.PRUNED)
+        return
+    except TrialFailure as e:
+        trial.set_user_attr("fail_reason", str(e))
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    except Exception as e:  # a bug or a broken input in this trial: record it, let the search go on
+        trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}")
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    trial.set_user_attr("energy_report", result.report.to_dict())
+    if space.max_energy_uj is not None:
+        trial.set_constraint("max_energy_uj", result.energy_uj - space.max_energy_uj)
+    if space.max_params is not None:
+        trial.set_constraint("max_params", float(n_params - space.max_params))
+    study.tell(trial, [result.val_accuracy, result.energy_uj])
+
+
+def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadline: float | None = None) -> None:
+    """Claim and run trials until the study holds ``opts.budget`` finished trials (or the deadline passes)."""
+    study = open_study(opts, space, seed_offset=worker)
+    trainer = ProxyTrainer(space, opts.dataset, opts.data_dir, opts.device, opts.threads, data_seed=opts.seed)
+    lock = Path(opts.studies_dir) / f".{opts.study}.lock"
+    while deadline is None or time.time() < deadline:
+        trial = _claim(study, opts.budget, lock)
+        if trial is None:
+            return
+        if trial is False:
+            time.sleep(1.0)  # the remaining slots belong to running trials; one may die and need a re-run
+            continue
+        with _Heartbeat(study._storage, trial._trial_id):
+            _run_trial(study, trial, space, trainer, opts)

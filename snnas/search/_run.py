@@ -1,0 +1,147 @@
+"""``snnas search``: start the workers, watch the study, show progress, write the Pareto front."""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import signal
+import sys
+import threading
+import time
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from snnas.search._driver import SearchOptions, counts_toward_budget, open_study, run_worker
+from snnas.search._results import pareto_frame, write_pareto_csv
+from snnas.search.space import SearchSpace, load_space
+
+__all__ = ["search"]
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the search process dies, so no trial outlives its driver."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _worker_main(opts: SearchOptions, worker: int, deadline: float | None) -> None:
+    _die_with_parent()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    run_worker(opts, load_space(opts.space), worker, deadline)
+
+
+def _trial_line(t: optuna.trial.FrozenTrial) -> str:
+    cfg = t.user_attrs.get("config", {})
+    arch = (f"T={cfg.get('T')} sacc={cfg.get('saccades')} depth={cfg.get('depth')} D={cfg.get('embed_dim')} "
+            f"params={t.user_attrs.get('params')}")
+    if t.state == TrialState.COMPLETE:
+        return f"trial {t.number} COMPLETE acc={t.values[0]:.4f} energy={t.values[1]:.4f}uJ {arch}"
+    reason = t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason") or ""
+    return f"trial {t.number} {t.state.name} {arch} {reason}"
+
+
+def _pareto_table(study: optuna.Study, limit: int = 12) -> Table:
+    table = Table(title="Pareto front (feasible, complete)")
+    for col in ("trial", "val acc", "uJ/image", "params", "T", "saccades", "depth", "width", "attention"):
+        table.add_column(col, justify="right")
+    for _, r in pareto_frame(study).head(limit).iterrows():
+        table.add_row(str(r.trial), f"{r.val_accuracy:.4f}", f"{r.energy_uj:.4f}", str(r.params), str(r["T"]),
+                      str(r.saccades), str(r.depth), str(r.embed_dim), str(r.attention))
+    return table
+
+
+def _running_table(study: optuna.Study) -> Table:
+    table = Table(title="running")
+    for col in ("trial", "rungs done", "T", "saccades", "depth", "width"):
+        table.add_column(col, justify="right")
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        cfg = t.user_attrs.get("config", {})
+        rungs = sum(k.startswith("rung") for k in t.user_attrs)
+        table.add_row(str(t.number), str(rungs), str(cfg.get("T", "")), str(cfg.get("saccades", "")),
+                      str(cfg.get("depth", "")), str(cfg.get("embed_dim", "")))
+    return table
+
+
+def search(opts: SearchOptions, quiet: bool = False, console: Console | None = None) -> optuna.Study:
+    """Run (or resume) a search until the study holds ``opts.budget`` finished trials."""
+    space: SearchSpace = load_space(opts.space)
+    opts = opts.resolved(space)
+    console = console or Console()
+    study = open_study(opts, space)  # fails fast on a mismatched study or storage
+    deadline = time.time() + opts.timeout if opts.timeout else None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    errors: list[BaseException] = []
+    if opts.workers == 1:
+        def target() -> None:
+            try:
+                run_worker(opts, space, 0, deadline)
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                errors.append(e)
+
+        runners = [threading.Thread(target=target, daemon=True)]
+    else:
+        ctx = mp.get_context("spawn")
+        runners = [ctx.Process(target=_worker_main, args=(opts, w, deadline), daemon=True)
+                   for w in range(opts.workers)]
+    for r in runners:
+        r.start()
+
+    seen: set[int] = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    task = progress.add_task(opts.study, total=opts.budget,
+                             completed=sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False)))
+
+    def poll() -> None:
+        trials = study.get_trials(deepcopy=False)
+        progress.update(task, completed=sum(counts_toward_budget(t) for t in trials))
+        for t in trials:
+            if t.state.is_finished() and t.number not in seen:
+                seen.add(t.number)
+                if quiet:
+                    print(_trial_line(t), flush=True)
+
+    def alive() -> bool:
+        return any(r.is_alive() for r in runners)
+
+    if quiet:
+        while alive():
+            poll()
+            time.sleep(1.0)
+    else:
+        with Live(console=console, refresh_per_second=2, transient=False) as live:
+            while alive():
+                poll()
+                live.update(Group(progress, _running_table(study), _pareto_table(study)))
+                time.sleep(1.0)
+            poll()
+            live.update(Group(progress, _pareto_table(study)))
+    for r in runners:
+        r.join()
+    if errors:
+        raise errors[0]
+    bad = [r.exitcode for r in runners if isinstance(r, mp.process.BaseProcess) and r.exitcode]
+    if bad:
+        raise RuntimeError(f"{len(bad)} worker process(es) exited with codes {bad}")
+    poll()
+    path = write_pareto_csv(study)
+    if quiet:
+        front = pareto_frame(study)
+        print(f"Pareto front: {len(front)} trials; written to {path}", flush=True)
+        print(front[["trial", "val_accuracy", "energy_uj", "params", "T", "saccades", "depth", "embed_dim"]]
+              .to_string(index=False), flush=True)
+    else:
+        console.print(f"Pareto front written to {path}")
+    return study
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `snnas search`")
