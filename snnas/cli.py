@@ -80,7 +80,11 @@ def energy(
     if config is not None:
         if not config.is_file():
             raise SnnasError(f"config file not found: {config}")
-        cfg = ArchConfig.from_json(config.read_text())
+        try:
+            text = config.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise SnnasError(f"cannot read config file {config}: {e}") from None
+        cfg = ArchConfig.from_json(text)
     else:
         cfg = get_config(model)
     cfg = adapt_config(cfg, dataset)

@@ -9,6 +9,7 @@ not descend below a module that has a rule). BatchNorm folds into the weights an
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import warnings
 
@@ -50,9 +51,11 @@ def _mixer_hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
                                      dtype=torch.float64)
 
 
+@functools.lru_cache(maxsize=256)
 def ann_equivalent_macs(cfg: ArchConfig) -> int:
-    """Dense MACs per image of ``cfg``'s architecture run once (T = 1) as an ANN."""
-    net = create_model(cfg.replace(T=1)).eval()
+    """Dense MACs per image of ``cfg``'s architecture run once (T = 1) as an ANN (cached per config)."""
+    with torch.random.fork_rng(devices=[]):  # building a model draws weights: leave the caller's RNG alone
+        net = create_model(cfg.replace(T=1)).eval()
     x = torch.zeros(1, cfg.in_channels, cfg.img_size, cfg.img_size)
     custom = {nn.BatchNorm1d: zero_ops, nn.BatchNorm2d: zero_ops, SSA: _mixer_hook, SDSA: _mixer_hook,
               SSSA: _mixer_hook}

@@ -14,7 +14,11 @@ Built on spikingjelly 2.0's ``op_counter`` (``DispatchCounterMode`` with ``SynOp
   non-zero spike count (dense operands: one per element). spikingjelly's ``ACCounter`` charges every element
   and BN internals, so a silent network would still pay for its adds.
 * **Neuron updates** are counted per neuron per timestep by forward hooks on spikingjelly neurons and on
-  the saccadic neuron (whose threshold compare it includes); their internal arithmetic is not counted again.
+  the saccadic neuron (whose threshold compare or top-k selection it includes); their internal arithmetic
+  is not counted again.
+* **SSSA's salience** (``Salience``) is charged by structure: one add per Q (and K) spike for the channel
+  counts, one multiply per token with a non-zero Q' (V1: per pair of non-zero Q'_i, K'_j), one add per
+  non-zero head salience when heads share the fixation.
 
 Not counted, as a deployment folds them: BatchNorm (into the preceding weights) and ``MembraneSum``
 (GL-SPS's two branches drive one membrane: their synaptic events, already counted, accumulate into the
@@ -26,6 +30,7 @@ layer's own count is its record minus those of its nearest recorded descendants.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -35,13 +40,15 @@ from spikingjelly.activation_based.op_counter import DispatchCounterMode, MACCou
 from spikingjelly.activation_based.op_counter.base import BaseCounter, is_binary_tensor
 from torch import nn
 
-from snnas.models.sssa import SaccadicNeuron, TemporalMixing
+from snnas.models.sssa import SaccadicNeuron, Salience, TemporalMixing
 from snnas.models.tokenizer import MembraneSum
 
 __all__ = ["LayerCounts", "count_ops"]
 
 aten = torch.ops.aten
-_IGNORED = [BaseNode, nn.BatchNorm1d, nn.BatchNorm2d, TemporalMixing, MembraneSum]
+# Counted by hooks instead (neurons: updates; TemporalMixing and Salience: by structure) or folded away.
+_IGNORED = [BaseNode, SaccadicNeuron, nn.BatchNorm1d, nn.BatchNorm2d, TemporalMixing, Salience, MembraneSum]
+_LOCK = threading.Lock()  # spikingjelly's module tracker hooks are process-wide: one count at a time
 _NEURONS = (BaseNode, SaccadicNeuron)
 
 
@@ -152,13 +159,19 @@ def _exclusive(records: dict[str, dict], root: str) -> dict[str, int]:
     return {(s[len(root) + 1:] if s != root else ""): n for s, n in own.items() if n}
 
 
-def count_ops(model: nn.Module, x: torch.Tensor) -> list[LayerCounts]:
-    """Run ``model(x)`` once (no grad, state reset before and after) and count every op per layer."""
+def count_ops(model: nn.Module, x: torch.Tensor) -> tuple[list[LayerCounts], list[str]]:
+    """Run ``model(x)`` once (no grad, state reset before and after) and count every op per layer.
+
+    Returns the rows and the encoding layers (the synaptic layers that ran before any neuron, i.e. on the
+    model input). Counting holds a process-wide lock: spikingjelly's module tracker sees every forward.
+    """
     sop_c = SynOpCounter(extra_ignore_modules=_IGNORED)
     mac_c = _mac_counter()
     ac_c = AccumulateCounter(extra_ignore_modules=_IGNORED)
     names = {m: n for n, m in model.named_modules()}
     rows: dict[str, LayerCounts] = {}
+    fired: list[bool] = []
+    encoding: list[str] = []
 
     def row(name: str) -> LayerCounts:
         if name not in rows:
@@ -166,6 +179,7 @@ def count_ops(model: nn.Module, x: torch.Tensor) -> list[LayerCounts]:
         return rows[name]
 
     def on_neuron(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
+        fired.append(True)
         r = row(names[m])
         r.neuron_updates += inputs[0].numel()
         with _uncounted():
@@ -176,27 +190,56 @@ def count_ops(model: nn.Module, x: torch.Tensor) -> list[LayerCounts]:
         if p is not None:  # H = M_w P: a non-zero P[s] feeds H[t] for every t >= s (lower-triangular M_w)
             with _uncounted():
                 nnz_t = p.ne(0).flatten(1).sum(1)
-                row(names[m]).mac += int((nnz_t * torch.arange(p.shape[0], 0, -1)).sum())
+                row(names[m]).mac += int((nnz_t * torch.arange(p.shape[0], 0, -1, device=p.device)).sum())
+
+    def on_salience(m: Salience, inputs: tuple, out: torch.Tensor) -> None:
+        q, k = inputs
+        r = row(names[m])
+        with _uncounted():
+            q_count = q.ne(0).sum(-1)  # tokens' Q' > 0 is what triggers a multiply
+            r.ac += int(q.count_nonzero())  # Q' = sum of Q spikes: one add per spike
+            if m.kappa_mode == "learned":
+                r.mac += int(q_count.count_nonzero())  # Q' * alpha for every token that has a Q spike
+            else:
+                r.ac += int(k.count_nonzero())  # K' or kappa: one add per K spike
+                if m.version == "v1":  # the explicit outer product: every pair of non-zero Q'_i, K'_j
+                    k_nz = k.ne(0).any(-1).sum(-1)  # [T, B, h]
+                    r.mac += int((q_count.ne(0).sum(-1) * k_nz).sum())
+                else:
+                    r.mac += int(q_count.count_nonzero())  # Q' * kappa
+            if m.shared:
+                r.ac += int(q_count.count_nonzero())  # per-head saliences summed over heads
 
     def on_synapse(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         with _uncounted():
             row(names[m]).rate_in = float(inputs[0].detach().ne(0).float().mean())
+        if not fired:  # before any neuron ran, a layer can only be reading the model input: the encoding layer
+            encoding.append(names[m])
 
     hooks = [m.register_forward_hook(on_neuron) for m in model.modules() if isinstance(m, _NEURONS)]
     hooks += [m.register_forward_hook(on_mixing) for m in model.modules() if isinstance(m, TemporalMixing)]
+    hooks += [m.register_forward_hook(on_salience) for m in model.modules() if isinstance(m, Salience)]
     hooks += [m.register_forward_hook(on_synapse) for m in model.modules()
               if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)]
     root = type(model).__name__
-    try:
-        functional.reset_net(model)
-        with torch.no_grad(), DispatchCounterMode([sop_c, mac_c, ac_c]):
-            model(x)
-    finally:
-        functional.reset_net(model)
-        for h in hooks:
-            h.remove()
+    # Parameters that require grad make spikingjelly's tracker attach backward hooks, which fail on tensors
+    # derived from parameters without a grad_fn under no_grad (an expanded scalar threshold, say).
+    grads = {p: p.requires_grad for p in model.parameters()}
+    with _LOCK:
+        try:
+            for p in grads:
+                p.requires_grad_(False)
+            functional.reset_net(model)
+            with torch.no_grad(), DispatchCounterMode([sop_c, mac_c, ac_c]):
+                model(x)
+        finally:
+            functional.reset_net(model)
+            for p, g in grads.items():
+                p.requires_grad_(g)
+            for h in hooks:
+                h.remove()
     for attr, counter in (("sop", sop_c), ("mac", mac_c), ("ac", ac_c)):
         for name, n in _exclusive(counter.get_counts(), root).items():
             setattr(row(name), attr, getattr(row(name), attr) + n)
     order = {n: i for i, n in enumerate(names.values())}
-    return sorted(rows.values(), key=lambda r: order.get("" if r.layer == "(model)" else r.layer, -1))
+    return sorted(rows.values(), key=lambda r: order.get("" if r.layer == "(model)" else r.layer, -1)), encoding

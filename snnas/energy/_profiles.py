@@ -59,6 +59,9 @@ class EnergyProfile:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise bad(f"energy_pj.{kind}", f"must be a finite number >= 0 (got {v!r})")
             energies[kind] = float(v)
+        tech = data.get("technology_nm")
+        if tech is not None and (isinstance(tech, bool) or not isinstance(tech, int) or tech <= 0):
+            raise bad("technology_nm", f"must be a positive integer number of nanometres (got {tech!r})")
         sources = data["sources"]
         if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
             raise bad("sources", "must be a non-empty list of citations")

@@ -103,13 +103,15 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> bool:
     """Give an untrained model the BatchNorm statistics of ``x`` (one train-mode pass, exact averages).
 
     Freshly built, BN's running statistics are the identity and an eval-mode SNN barely spikes, so its
-    energy would say nothing. Returns whether it recalibrated (only models whose BN has never seen data).
+    energy would say nothing. The same training-mode pass also calibrates SSSA's salience scale (it
+    calibrates on training batches): an untrained model is changed on purpose, a trained one never.
+    Returns whether it recalibrated (only models whose BN has never seen data).
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns or any(int(m.num_batches_tracked) > 0 for m in bns):
         return False
     saved = [m.momentum for m in bns]
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}
     for m in bns:
         m.reset_running_stats()
         m.momentum = None  # cumulative average: after one pass, exactly this batch's statistics
@@ -120,7 +122,8 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> bool:
     finally:
         for m, mom in zip(bns, saved, strict=True):
             m.momentum = mom
-        model.train(was_training)
+        for m, mode in modes.items():
+            m.training = mode
     return True
 
 
@@ -147,20 +150,22 @@ def estimate(model: nn.Module, batch: torch.Tensor, profile: str | EnergyProfile
         raise SnnasError(f"energy calibration batch must be a non-empty [B, C, H, W] or [T, B, C, H, W] tensor, "
                          f"got {getattr(batch, 'shape', type(batch).__name__)}")
     n_images = batch.shape[0] if batch.ndim == 4 else batch.shape[1]
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}  # restored one by one: frozen sub-modules stay frozen
     recalibrated = recalibrate and recalibrate_batchnorm(model, batch)
     model.eval()
     try:
-        rows = count_ops(model, batch)
+        rows, encoding_layers = count_ops(model, batch)
     finally:
-        model.train(was_training)
+        for m, mode in modes.items():
+            m.training = mode
     layers = []
     for r in rows:
         per_image = {k: getattr(r, k) / n_images for k in ("sop", "mac", "ac", "neuron_updates")}
         layers.append(LayerEnergy(r.layer, r.kind, **per_image, energy_pj=_price(per_image, prof),
                                   rate_in=r.rate_in, firing_rate_t=r.firing_rate_t))
     cfg = getattr(model, "cfg", None)
-    encoding = [r.layer for r in layers if r.mac and r.kind.startswith("Conv") and r.rate_in == 1.0]
+    by_name = {r.layer: r for r in layers}
+    encoding = [name for name in encoding_layers if by_name.get(name) and by_name[name].mac]
     provenance = {
         "profile": prof.to_dict(),
         "counted": {
@@ -174,6 +179,7 @@ def estimate(model: nn.Module, batch: torch.Tensor, profile: str | EnergyProfile
             "not_counted": "BatchNorm (folds into weights), M_w and salience calibration (parameter-only), "
                            "multiplies by spikes (gates) or constants, max-pooling comparisons",
         },
+        "encoding_layers": encoding_layers,
         "encoding_layers_as_mac": encoding,
         "T": cfg.T if cfg is not None else (batch.shape[0] if batch.ndim == 5 else None),
         "T_included": True,

@@ -34,7 +34,7 @@ from snnas.config import ArchConfig
 from snnas.models._neurons import make_surrogate
 from snnas.models.attention import SpikingAttention
 
-__all__ = ["TemporalMixing", "SaccadicNeuron", "SSSA"]
+__all__ = ["TemporalMixing", "SaccadicNeuron", "Salience", "SSSA"]
 
 
 class TemporalMixing(nn.Module):
@@ -189,6 +189,33 @@ class SaccadicNeuron(nn.Module):
                 f"inference={self.inference!r}")
 
 
+class Salience(nn.Module):
+    """Per-token salience ``P = rowsum(Q' K'^T)`` (V1: the N x N product; V2: ``Q' * kappa``; or ``Q' * alpha``).
+
+    A module of its own so that the energy counter can charge it by its structure (one add per Q/K spike
+    for the counts, one multiply per non-zero Q') instead of by the values it happens to see.
+    """
+
+    def __init__(self, version: str, kappa: str, shared: bool, heads: int) -> None:
+        super().__init__()
+        self.version, self.kappa_mode, self.shared = version, kappa, shared
+        if kappa == "learned":
+            self.alpha = nn.Parameter(torch.ones(heads))
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor | None) -> torch.Tensor:
+        # Counts in float32 whatever the spike dtype: kappa reaches N*d and P N*d^2, beyond bf16's exact
+        # integers and fp16's range.
+        q_count = q.sum(-1, dtype=torch.float32)  # Q': [T, B, h, N]
+        if self.kappa_mode == "learned":
+            p = q_count * self.alpha.float().view(1, 1, -1, 1)
+        elif self.version == "v1":
+            k_count = k.sum(-1, dtype=torch.float32)
+            p = (q_count.unsqueeze(-1) * k_count.unsqueeze(-2)).sum(-1)  # row-sum of the N x N CroAtt
+        else:
+            p = q_count * k.sum(dim=(-2, -1), dtype=torch.float32).unsqueeze(-1)  # rank-1 identity: Q' * kappa
+        return p.sum(2, keepdim=True) if self.shared else p
+
+
 class SSSA(SpikingAttention):
     """Saccadic Spike Self-Attention: ``out = LIF(BN(Linear(S * V)))`` with S from :class:`SaccadicNeuron`.
 
@@ -202,26 +229,20 @@ class SSSA(SpikingAttention):
     def __init__(self, cfg: ArchConfig) -> None:
         super().__init__(cfg, with_key=cfg.kappa == "data")
         self.version, self.kappa_mode, self.shared = cfg.sssa_version, cfg.kappa, cfg.fixation == "shared"
-        if cfg.kappa == "learned":
-            self.alpha = nn.Parameter(torch.ones(cfg.num_heads))
+        self.croatt = Salience(cfg.sssa_version, cfg.kappa, self.shared, cfg.num_heads)
         self.saccadic = SaccadicNeuron(
             cfg.T, 1 if self.shared else cfg.num_heads, saccades=cfg.saccades, vth_mode=cfg.vth_mode,
             vth_init=cfg.vth_init, surrogate=cfg.surrogate, inference=cfg.sssa_inference,
         )
 
+    @property
+    def alpha(self) -> nn.Parameter:
+        """The learned kappa of ``kappa="learned"``, one per head."""
+        return self.croatt.alpha
+
     def salience(self, q: torch.Tensor, k: torch.Tensor | None) -> torch.Tensor:
         """``P`` of shape ``[T, B, G, N]`` (float32) from head-split spikes ``[T, B, h, N, d]``."""
-        # Counts in float32 whatever the spike dtype: kappa reaches N*d and P N*d^2, beyond bf16's exact
-        # integers and fp16's range.
-        q_count = q.sum(-1, dtype=torch.float32)  # Q': [T, B, h, N]
-        if self.kappa_mode == "learned":
-            p = q_count * self.alpha.float().view(1, 1, -1, 1)
-        elif self.version == "v1":
-            k_count = k.sum(-1, dtype=torch.float32)
-            p = (q_count.unsqueeze(-1) * k_count.unsqueeze(-2)).sum(-1)  # row-sum of the N x N CroAtt
-        else:
-            p = q_count * k.sum(dim=(-2, -1), dtype=torch.float32).unsqueeze(-1)  # rank-1 identity: Q' * kappa
-        return p.sum(2, keepdim=True) if self.shared else p
+        return self.croatt(q, k)
 
     def mix(self, q: torch.Tensor, k: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
         s = self.saccadic(self.salience(q, k))  # [T, B, G, N]

@@ -11,7 +11,8 @@ from snnas.models import SSSA, get_config
 
 
 def by_layer(model: nn.Module, x: torch.Tensor) -> dict:
-    return {r.layer: r for r in count_ops(model, x)}
+    rows, _ = count_ops(model, x)
+    return {r.layer: r for r in rows}
 
 
 def test_linear_on_known_binary_input():
@@ -72,11 +73,11 @@ def test_sssa_mixer_with_forced_spikes():
     q[0, 0, 0, 0, :3] = 1  # make sure some Q' counts exceed 1 (so P = Q' * kappa is a real multiply)
     net = ForcedSSSA(k, v).eval()
     rows = by_layer(net, q)
-    mixer, neuron, mixing = rows["(model)"], rows["attn.saccadic"], rows["attn.saccadic.mixing"]
+    salience, neuron, mixing = rows["attn.croatt"], rows["attn.saccadic"], rows["attn.saccadic.mixing"]
     nnz_q, nnz_k = int(q.count_nonzero()), int(k.count_nonzero())
-    assert mixer.ac == nnz_q + nnz_k  # channel counts Q' and the total kappa: one add per spike
-    assert mixer.mac == T * B * h * N  # P = Q' * kappa
-    assert mixer.sop == 0  # S * V is a gate, not a synapse
+    assert salience.ac == nnz_q + nnz_k  # channel counts Q' and the total kappa: one add per spike
+    assert salience.mac == int(q.sum(-1).count_nonzero())  # P = Q' * kappa for every token with a Q spike
+    assert "(model)" not in rows  # S * V is a gate, not a synapse: nothing else in the mixer costs energy
     salience = net.attn.salience(q, k)  # [T, B, h, N]
     # lower-triangular M_w: a non-zero P[s] feeds every H[t], t >= s
     assert mixing.mac == sum(int(salience[s].count_nonzero()) * (T - s) for s in range(T))
@@ -84,6 +85,34 @@ def test_sssa_mixer_with_forced_spikes():
     assert (mixing.sop, mixing.ac) == (0, 0)
     assert neuron.neuron_updates == T * B * h * N
     assert (neuron.sop, neuron.mac, neuron.ac) == (0, 0, 0)
+
+
+def test_sssa_variants_salience_counts():
+    g = torch.Generator().manual_seed(5)
+    T, B, h, N, d = 2, 1, 2, 4, 8
+    q, k, v = ((torch.rand(T, B, h, N, d, generator=g) < 0.3).float() for _ in range(3))
+    q_tokens = q.sum(-1).ne(0)  # [T, B, h, N]
+    k_tokens = k.sum(-1).ne(0)
+    for overrides, expected_mac in [
+        ({"sssa_version": "v1"}, int((q_tokens.sum(-1) * k_tokens.sum(-1)).sum())),  # pairs of non-zero Q', K'
+        ({"kappa": "learned"}, int(q_tokens.sum())),
+        ({"fixation": "shared"}, int(q_tokens.sum())),
+    ]:
+        net = ForcedSSSA(k, v).eval()
+        cfg = net.attn.croatt
+        for key, value in overrides.items():
+            setattr(cfg, {"sssa_version": "version", "kappa": "kappa_mode", "fixation": "shared"}[key],
+                    value if key != "fixation" else True)
+        if overrides.get("kappa") == "learned":
+            cfg.alpha = torch.nn.Parameter(torch.full((h,), 1.3))  # a trained value: the count must not care
+        if overrides.get("fixation") == "shared":
+            net.attn.saccadic = type(net.attn.saccadic)(T, 1)
+            net.attn.saccadic.scale_initialised.fill_(True)
+            net.attn.saccadic._calibrated = True
+        row = by_layer(net, q)["attn.croatt"]
+        assert row.mac == expected_mac, overrides
+        extra = int(q_tokens.sum()) if overrides.get("fixation") else 0  # summing head saliences
+        assert row.ac == int(q.count_nonzero()) + (0 if "kappa" in overrides else int(k.count_nonzero())) + extra
 
 
 def test_thop_and_dispatch_counter_agree_on_dense_layers():

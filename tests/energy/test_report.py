@@ -10,7 +10,7 @@ from spikingjelly.activation_based.neuron import BaseNode
 
 from snnas import ConfigError, create_model
 from snnas.energy import EnergyProfile, EnergyReport, estimate, list_profiles, load_profile
-from snnas.models import SSSA
+from snnas.models import list_models
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +78,16 @@ def test_estimate_does_not_touch_a_trained_model():
     net = create_model("test_sssa_v2")
     x = torch.rand(4, 3, 16, 16)
     net(x)  # one training forward: BN has statistics, SSSA is calibrated
+    net.blocks[0].mlp.eval()  # a frozen sub-module must stay frozen
     state = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
     r = estimate(net, x)
+    assert torch.equal(torch.rand(1), expected_next)  # the caller's random stream is untouched
     assert r.provenance["bn_recalibrated"] is False
     assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
-    assert net.training
-    assert any(isinstance(m, SSSA) for m in net.modules())
+    assert net.training and not net.blocks[0].mlp.training and net.blocks[0].attn.training
 
 
 def test_profiles_are_data_with_sources():
@@ -115,3 +119,28 @@ def test_bad_profile_files_name_the_key(tmp_path, text, match):
 def test_unknown_profile_name():
     with pytest.raises(Exception, match="did you mean cmos45"):
         load_profile("cmos46")
+
+
+@pytest.mark.parametrize("name", list_models("test_*"))
+def test_every_tiny_model_estimates(name):
+    net = create_model(name)
+    c = net.cfg
+    x = (torch.rand(c.T, 4, 2, c.img_size, c.img_size) < 0.3).float() * 2 if c.in_channels == 2 else \
+        torch.rand(4, c.in_channels, c.img_size, c.img_size)
+    r = estimate(net, x)
+    assert r.total_uj > 0 and math.isclose(sum(x.energy_pj for x in r.layers) * 1e-6, r.total_uj, rel_tol=1e-12)
+    assert r.provenance["encoding_layers"][0].startswith("tokenizer.stages.0.")
+    assert r.provenance["encoding_layers_as_mac"] == r.provenance["encoding_layers"]  # real or count-valued input
+    if c.attention == "sssa" and c.saccades != "threshold":
+        assert {row.layer: row for row in r.layers}["blocks.0.attn.saccadic"].ac == 0  # top-k costs no adds
+
+
+def test_event_counts_input_is_event_driven():
+    net = create_model("test_dvs")
+    x = torch.zeros(3, 2, 2, 16, 16)
+    x[:, :, :, :4, :4] = 2.0  # two events per pixel in one corner, nothing elsewhere
+    r = estimate(net, x)
+    rows = {row.layer: row for row in r.layers}
+    local = rows["tokenizer.stages.0.local.conv"]
+    dense = 3 * 2 * 16 * 16 * 2 * 9 * 4 / 2  # T * B * H * W * C_in * 9 * C_out per image
+    assert 0 < local.mac < dense / 4  # only the taps the events reach

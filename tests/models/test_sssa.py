@@ -67,7 +67,7 @@ def test_v1_equals_v2_with_data_kappa(fixation):
     q = spike_tokens(2, 3, 16, 32).reshape(2, 3, 16, 2, 16).transpose(2, 3)
     k = spike_tokens(2, 3, 16, 32).reshape(2, 3, 16, 2, 16).transpose(2, 3)
     p1 = layer.salience(q, k)
-    layer.version = "v2"
+    layer.croatt.version = "v2"
     assert torch.equal(p1, layer.salience(q, k))
 
 
