@@ -184,6 +184,15 @@ class _Heartbeat:
         self._thread.join()
 
 
+def _rss_mb() -> float | None:
+    """This process's resident memory now (Linux), recorded per trial to show it does not grow."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
 def _rerun_command(opts: SearchOptions, params: dict[str, Any], seed: int) -> str:
     args = ["snnas", "trial", "--space", opts.space, "--dataset", opts.dataset, "--seed", str(seed),
             "--data-seed", str(opts.seed), "--params", json.dumps(params, sort_keys=True)]
@@ -226,6 +235,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
     try:
         result = trainer.run(cfg, seed, on_rung)
     except optuna.TrialPruned:
+        trial.set_user_attr("rss_mb", _rss_mb())
         study.tell(trial, state=TrialState.PRUNED)
         return
     except TrialFailure as e:
@@ -236,6 +246,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
         trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}")
         study.tell(trial, state=TrialState.FAIL)
         return
+    trial.set_user_attr("rss_mb", _rss_mb())
     trial.set_user_attr("energy_report", result.report.to_dict())
     if space.max_energy_uj is not None:
         trial.set_constraint("max_energy_uj", result.energy_uj - space.max_energy_uj)

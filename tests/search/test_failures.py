@@ -1,0 +1,57 @@
+"""Infeasible and failing trials: recorded with their reasons, never on the Pareto front."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from snnas.search import counts_toward_budget, load_space
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def space_file(tmp_path: Path, extra: str, train: dict[str, str] | None = None) -> Path:
+    text = Path(load_space("edge_tiny").source).read_text()
+    for key, value in (train or {}).items():
+        text = "\n".join(f"{key} = {value}" if line.startswith(f"{key} =") else line for line in text.splitlines())
+    f = tmp_path / "mine.toml"
+    f.write_text(text.replace('name = "edge_tiny"', 'name = "mine"') + "\n" + extra)
+    return f
+
+
+def run_search(tmp_path: Path, space: Path, budget: int) -> optuna.Study:
+    r = subprocess.run([sys.executable, "-m", "snnas", "search", "--space", str(space), "--budget", str(budget),
+                        "--quiet", "--no-prune", "--study", "s"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'studies' / 's.db'}")
+
+
+def test_infeasible_trials_never_reach_the_front(tmp_path):
+    # width 16 fits in 10,000 parameters, width 32 does not; no trained trial meets the energy cap
+    study = run_search(tmp_path, space_file(tmp_path, "[constraints]\nmax_params = 10000\nmax_energy_uj = 1e-9\n"),
+                       budget=4)
+    trials = study.get_trials()
+    assert sum(counts_toward_budget(t) for t in trials) == 4
+    for t in trials:
+        if t.user_attrs["params"] > 10000:
+            assert t.state == TrialState.PRUNED and "max_params" in t.user_attrs["prune_reason"]
+            assert "rung0" not in t.user_attrs  # rejected before any training
+        else:
+            assert t.state == TrialState.COMPLETE and t.values[1] > 1e-9  # feasible in size, not in energy
+    assert study.best_trials == []  # every completed trial broke the energy cap
+    assert pd.read_csv(tmp_path / "reports" / "s" / "pareto.csv").empty
+
+
+def test_nan_loss_is_a_failed_trial_with_its_reason(tmp_path):
+    study = run_search(tmp_path, space_file(tmp_path, "", train={"lr": "1e12", "warmup_epochs": "0.0"}), budget=2)
+    trials = study.get_trials()
+    assert len(trials) == 2 and all(t.state == TrialState.FAIL for t in trials)
+    assert all("non-finite loss" in t.user_attrs["fail_reason"] for t in trials)
+    assert sum(counts_toward_budget(t) for t in trials) == 2  # failures on their own count toward the budget
