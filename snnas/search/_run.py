@@ -71,12 +71,12 @@ def _running_table(study: optuna.Study) -> Table:
 
 def search(opts: SearchOptions, quiet: bool = False, console: Console | None = None) -> optuna.Study:
     """Run (or resume) a search until the study holds ``opts.budget`` finished trials."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     space: SearchSpace = load_space(opts.space)
     opts = opts.resolved(space)
     console = console or Console()
     study = open_study(opts, space)  # fails fast on a mismatched study or storage
     deadline = time.time() + opts.timeout if opts.timeout else None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     errors: list[BaseException] = []
     if opts.workers == 1:
