@@ -54,3 +54,28 @@ def test_hypervolume():
     assert hypervolume_2d([(1.0, 0.0)], ref_energy=2.0) == 2.0
     assert hypervolume_2d([(0.5, 1.0), (1.0, 2.0), (0.4, 1.5)], ref_energy=3.0) == 1.5  # a dominated point adds 0
     assert hypervolume_2d([(0.5, 4.0)], ref_energy=3.0) == 0.0  # beyond the reference point
+
+
+@pytest.mark.parametrize("name", ["nsga2", "tpe", "gp", "random"])
+def test_every_sampler_drives_a_space(name):
+    import optuna
+
+    from snnas.search import load_space, make_sampler
+
+    space = load_space("edge_small")
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(name, 0))
+    ids = set()
+    for i in range(12):
+        trial = study.ask()
+        cfg = space.suggest(trial)
+        ids.add(cfg.id)
+        study.tell(trial, [0.1 * (i % 5), float(cfg.T * cfg.embed_dim)])
+    assert len(ids) > 3  # it explores
+
+
+def test_unknown_sampler():
+    from snnas.errors import SnnasError
+    from snnas.search import make_sampler
+
+    with pytest.raises(SnnasError, match="choose one of nsga2, tpe, gp, random"):
+        make_sampler("cmaes", 0)
