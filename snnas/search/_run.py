@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -16,6 +17,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from snnas.data import get_entry as get_dataset
+from snnas.errors import SnnasError
 from snnas.search._driver import SearchOptions, counts_toward_budget, open_study, run_worker
 from snnas.search._results import pareto_frame, write_pareto_csv
 from snnas.search.space import SearchSpace, load_space
@@ -34,7 +37,11 @@ def _die_with_parent() -> None:
 def _worker_main(opts: SearchOptions, worker: int, deadline: float | None) -> None:
     _die_with_parent()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_worker(opts, load_space(opts.space), worker, deadline)
+    try:
+        run_worker(opts, load_space(opts.space), worker, deadline)
+    except SnnasError as e:  # a user error: one line, like the CLI
+        print(f"error: worker {worker}: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def _trial_line(t: optuna.trial.FrozenTrial) -> str:
@@ -75,7 +82,8 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     space: SearchSpace = load_space(opts.space)
     opts = opts.resolved(space)
     console = console or Console()
-    study = open_study(opts, space)  # fails fast on a mismatched study or storage
+    get_dataset(opts.dataset).locate(Path(opts.data_dir) if opts.data_dir else None).require(opts.dataset)
+    study = open_study(opts, space)  # fails fast on a missing dataset, a mismatched study or storage
     deadline = time.time() + opts.timeout if opts.timeout else None
 
     errors: list[BaseException] = []
@@ -130,7 +138,8 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
         raise errors[0]
     bad = [r.exitcode for r in runners if isinstance(r, mp.process.BaseProcess) and r.exitcode]
     if bad:
-        raise RuntimeError(f"{len(bad)} worker process(es) exited with codes {bad}")
+        raise SnnasError(f"{len(bad)} worker process(es) stopped with exit codes {bad}; their messages are above; "
+                         "finished trials are kept, re-run the same command to resume")
     poll()
     path = write_pareto_csv(study)
     if quiet:

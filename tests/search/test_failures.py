@@ -55,3 +55,13 @@ def test_nan_loss_is_a_failed_trial_with_its_reason(tmp_path):
     assert len(trials) == 2 and all(t.state == TrialState.FAIL for t in trials)
     assert all("non-finite loss" in t.user_attrs["fail_reason"] for t in trials)
     assert sum(counts_toward_budget(t) for t in trials) == 2  # failures on their own count toward the budget
+
+
+def test_missing_dataset_is_one_line_before_any_trial(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--dataset", "cifar10",
+                        "--data-dir", str(tmp_path / "nowhere"), "--budget", "2"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "cifar-10-batches-py" in r.stderr
+    assert not (tmp_path / "studies").exists()  # nothing was created
