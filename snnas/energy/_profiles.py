@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from snnas._lookup import lookup
+from snnas._lookup import read_toml
 from snnas.errors import ConfigError
 
 __all__ = ["OP_KINDS", "EnergyProfile", "load_profile", "list_profiles"]
@@ -81,17 +80,5 @@ def list_profiles() -> list[str]:
 
 def load_profile(name_or_path: str | Path) -> EnergyProfile:
     """A built-in profile by name, or a user's TOML file by path (same keys as the built-in files)."""
-    text_path = str(name_or_path)
-    if text_path.endswith(".toml") or Path(text_path).is_file():
-        path = Path(text_path)
-        if not path.is_file():
-            raise ConfigError(f"energy profile file not found: {path}")
-        origin, raw = str(path), path.read_bytes()
-    else:
-        res = lookup(_builtin(), text_path, "energy profile")
-        origin, raw = f"profile {text_path}", res.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{origin}: not valid TOML ({e})") from None
+    origin, data = read_toml(name_or_path, _builtin(), "energy profile")
     return EnergyProfile.from_dict(data, origin)

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import snnas
-from snnas._lookup import lookup
+from snnas._lookup import lookup, read_toml
 from snnas.config import ArchConfig
 from snnas.errors import ConfigError
 
@@ -321,21 +321,7 @@ def list_spaces() -> list[str]:
 
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """A shipped space by name, or a user's TOML file by path (ending in ``.toml`` or an existing file)."""
-    import tomllib
-
     from snnas.search._space_file import parse_space
 
-    text_path = str(name_or_path)
-    if text_path.endswith(".toml") or Path(text_path).is_file():
-        path = Path(text_path)
-        if not path.is_file():
-            raise ConfigError(f"search space file not found: {path}")
-        origin, raw = str(path), path.read_bytes()
-    else:
-        res = lookup(_builtin(), text_path, "search space")
-        origin, raw = str(res), res.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{origin}: not valid TOML ({e})") from None
+    origin, data = read_toml(name_or_path, _builtin(), "search space")
     return parse_space(data, origin)
