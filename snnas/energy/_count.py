@@ -159,7 +159,7 @@ def _exclusive(records: dict[str, dict], root: str) -> dict[str, int]:
     return {(s[len(root) + 1:] if s != root else ""): n for s, n in own.items() if n}
 
 
-def count_ops(model: nn.Module, x: torch.Tensor) -> tuple[list[LayerCounts], list[str]]:
+def count_ops(model: nn.Module, x: torch.Tensor, **forward_kwargs: object) -> tuple[list[LayerCounts], list[str]]:
     """Run ``model(x)`` once (no grad, state reset before and after) and count every op per layer.
 
     Returns the rows and the encoding layers (the synaptic layers that ran before any neuron, i.e. on the
@@ -231,7 +231,7 @@ def count_ops(model: nn.Module, x: torch.Tensor) -> tuple[list[LayerCounts], lis
                 p.requires_grad_(False)
             functional.reset_net(model)
             with torch.no_grad(), DispatchCounterMode([sop_c, mac_c, ac_c]):
-                model(x)
+                model(x, **forward_kwargs)
         finally:
             functional.reset_net(model)
             for p, g in grads.items():

@@ -99,7 +99,7 @@ def _assemble(layers: list[LayerEnergy], profile: EnergyProfile, ann_macs: int |
     return EnergyReport(total, counts, energy, layers, ann_macs, ann_uj, provenance)
 
 
-def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> bool:
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, **forward_kwargs: object) -> bool:
     """Give an untrained model the BatchNorm statistics of ``x`` (one train-mode pass, exact averages).
 
     Freshly built, BN's running statistics are the identity and an eval-mode SNN barely spikes, so its
@@ -118,7 +118,7 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor) -> bool:
     try:
         model.train()
         with torch.no_grad():
-            model(x)
+            model(x, **forward_kwargs)
     finally:
         for m, mom in zip(bns, saved, strict=True):
             m.momentum = mom
@@ -138,12 +138,13 @@ def _versions() -> dict[str, str]:
 
 
 def estimate(model: nn.Module, batch: torch.Tensor, profile: str | EnergyProfile = "cmos45", *,
-             data: str = "unspecified", recalibrate: bool = True) -> EnergyReport:
+             data: str = "unspecified", recalibrate: bool = True, T: int | None = None) -> EnergyReport:
     """Energy per image of ``model`` on a calibration ``batch`` (``[B, C, H, W]`` or ``[T, B, C, H, W]``).
 
     The model runs once in eval mode with its state reset before and after; operations are counted at the
     torch dispatch level (:mod:`snnas.energy._count`) and priced with ``profile``. An untrained model first
-    gets the batch's BatchNorm statistics (``recalibrate``; recorded in the provenance).
+    gets the batch's BatchNorm statistics (``recalibrate``; recorded in the provenance). ``T`` runs an
+    SNN-ViT for fewer timesteps than it was built for (a search fidelity).
     """
     prof = profile if isinstance(profile, EnergyProfile) else load_profile(profile)
     if not torch.is_tensor(batch) or batch.ndim not in (4, 5) or batch.shape[batch.ndim - 4] == 0:
@@ -151,10 +152,11 @@ def estimate(model: nn.Module, batch: torch.Tensor, profile: str | EnergyProfile
                          f"got {getattr(batch, 'shape', type(batch).__name__)}")
     n_images = batch.shape[0] if batch.ndim == 4 else batch.shape[1]
     modes = {m: m.training for m in model.modules()}  # restored one by one: frozen sub-modules stay frozen
-    recalibrated = recalibrate and recalibrate_batchnorm(model, batch)
+    kwargs = {"T": T} if T is not None else {}
+    recalibrated = recalibrate and recalibrate_batchnorm(model, batch, **kwargs)
     model.eval()
     try:
-        rows, encoding_layers = count_ops(model, batch)
+        rows, encoding_layers = count_ops(model, batch, **kwargs)
     finally:
         for m, mode in modes.items():
             m.training = mode
@@ -181,7 +183,7 @@ def estimate(model: nn.Module, batch: torch.Tensor, profile: str | EnergyProfile
         },
         "encoding_layers": encoding_layers,
         "encoding_layers_as_mac": encoding,
-        "T": cfg.T if cfg is not None else (batch.shape[0] if batch.ndim == 5 else None),
+        "T": T or (cfg.T if cfg is not None else (batch.shape[0] if batch.ndim == 5 else None)),
         "T_included": True,
         "batch_size": n_images,
         "data": data,

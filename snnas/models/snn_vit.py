@@ -68,14 +68,21 @@ class SNNViT(nn.Module):
         self.blocks = nn.Sequential(*[Block(cfg, attn_layer, mlp_layer) for _ in range(cfg.depth)])
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
 
-    def time_major(self, x: torch.Tensor) -> torch.Tensor:
-        """Check the input and return it as ``[T, B, C, H, W]``."""
+    def time_major(self, x: torch.Tensor, T: int | None = None) -> torch.Tensor:
+        """Check the input and return it as ``[T, B, C, H, W]``.
+
+        ``T`` (at most ``cfg.T``) runs fewer timesteps than the model was built for: every layer is causal
+        in time, so the first ``T`` steps are exactly those of a full run (a search fidelity).
+        """
         c = self.cfg
+        steps = c.T if T is None else T
+        if not 1 <= steps <= c.T:
+            raise SnnasError(f"SNNViT built for T={c.T} cannot run {steps} timesteps")
         if x.ndim == 4:
-            x = x.unsqueeze(0).expand(c.T, *x.shape)
+            x = x.unsqueeze(0).expand(steps, *x.shape)
         elif x.ndim != 5:
             raise SnnasError(f"SNNViT input must be [B, C, H, W] or [T, B, C, H, W], got shape {tuple(x.shape)}")
-        if x.shape[0] != c.T:
+        if x.shape[0] != steps:
             raise SnnasError(f"SNNViT built for T={c.T} got {x.shape[0]} event frames; set T={x.shape[0]}")
         if tuple(x.shape[2:]) != (c.in_channels, c.img_size, c.img_size):
             raise SnnasError(
@@ -84,13 +91,13 @@ class SNNViT(nn.Module):
             )
         return x
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor, T: int | None = None) -> torch.Tensor:
         """Spike tokens ``[T, B, N, D]`` after the last block."""
         functional.reset_net(self)
-        return self.blocks(self.tokenizer(self.time_major(x)))
+        return self.blocks(self.tokenizer(self.time_major(x, T)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x).mean(dim=(0, 2)))
+    def forward(self, x: torch.Tensor, T: int | None = None) -> torch.Tensor:
+        return self.head(self.forward_features(x, T).mean(dim=(0, 2)))
 
     def fixation_rates(self) -> dict[str, float]:
         """Share of fixated patches in each SSSA layer during the last forward (empty for other mixers)."""

@@ -56,7 +56,8 @@ class TemporalMixing(nn.Module):
     def forward(self, p: torch.Tensor | None, scale: torch.Tensor, vth: torch.Tensor | None = None) -> torch.Tensor:
         """``[T, B, G, N]`` mixed salience; with ``p=None`` and ``vth``, the folded thresholds
         ``scale[t, g] * (M_w^-1 V_th)[t]`` as ``[T, G]``."""
-        m = self.matrix()
+        t = p.shape[0] if p is not None else vth.shape[0]  # fewer steps than built for: M_w's causal prefix
+        m, scale = self.matrix()[:t, :t], scale[:t]
         if p is None:
             folded = torch.linalg.solve_triangular(m, vth.unsqueeze(-1), upper=False)  # [T, 1]
             return folded * scale
@@ -140,11 +141,12 @@ class SaccadicNeuron(nn.Module):
 
     def _calibrate(self, p: torch.Tensor) -> None:
         # Training batches only: inference (and energy counting) never changes the model.
+        t = p.shape[0]  # a run with fewer timesteps calibrates the first t
         with torch.no_grad():
-            mean = p.mean(dim=(1, 3))  # [T, G]
-            new = mean.gt(0) & ~self.scale_initialised  # a silent head waits; the others calibrate
-            self.scale.copy_(torch.where(new, mean, self.scale))
-            self.scale_initialised |= new
+            mean = p.mean(dim=(1, 3))  # [t, G]
+            new = mean.gt(0) & ~self.scale_initialised[:t]  # a silent head waits; the others calibrate
+            self.scale[:t] = torch.where(new, mean, self.scale[:t])
+            self.scale_initialised[:t] |= new
             self._calibrated = bool(self.scale_initialised.all())
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
@@ -152,8 +154,9 @@ class SaccadicNeuron(nn.Module):
         self._calibrated = bool(self.scale_initialised.all())
 
     def forward(self, p: torch.Tensor) -> torch.Tensor:
-        if p.shape[0] != self.T:
-            raise ValueError(f"SaccadicNeuron built for T={self.T}, got a sequence of length {p.shape[0]}")
+        t = p.shape[0]
+        if not 1 <= t <= self.T:  # a shorter run uses the causal prefix of M_w, V_th and the calibration
+            raise ValueError(f"SaccadicNeuron built for T={self.T}, got a sequence of length {t}")
         # thresholds on float32 salience: autocast would round H to bf16 and move patches across V_th
         with torch.autocast(p.device.type, enabled=False):
             p = p.float()
@@ -161,12 +164,12 @@ class SaccadicNeuron(nn.Module):
                 self._calibrate(p)
             if self.inference == "folded" and not self.training:
                 # S[t] = Theta(P[t] - s[t] (M_w^-1 V_th)[t]): the current step only, no history
-                theta = self.mixing(None, self.scale, self.thresholds())  # [T, G], raw salience units
-                s = self.surrogate(p - theta.view(self.T, 1, self.groups, 1))
+                theta = self.mixing(None, self.scale, self.thresholds()[:t])  # [t, G], raw salience units
+                s = self.surrogate(p - theta.view(t, 1, self.groups, 1))
             else:
                 h = self.mixing(p, self.scale)  # M_w diag(1/s) P per group
                 if self.saccades == "threshold":
-                    s = self.surrogate(h - self.thresholds().view(-1, 1, 1, 1))
+                    s = self.surrogate(h - self.thresholds()[:t].view(-1, 1, 1, 1))
                 else:
                     s = self._top_k(h, int(self.saccades))
         self._last_s = s.detach()

@@ -45,9 +45,10 @@ class RungResult:
     energy_uj: float
     seconds: float
     report: EnergyReport
+    T: int | None = None  # timesteps this rung ran (the trial's own T unless the rung sets fewer)
 
     def summary(self) -> dict[str, float | int]:
-        return {"rung": self.rung, "epochs": self.epochs, "fraction": self.fraction,
+        return {"rung": self.rung, "epochs": self.epochs, "fraction": self.fraction, "T": self.T,
                 "train_images": self.train_images, "train_loss": self.train_loss,
                 "val_accuracy": self.val_accuracy, "energy_uj": self.energy_uj, "seconds": self.seconds}
 
@@ -97,12 +98,12 @@ class ProxyTrainer:
 
     def __init__(self, space, dataset: str | None = None, data_dir: str | None = None,  # noqa: ANN001
                  device: str | None = None, threads: int | None = None, data_seed: int = 0) -> None:
-        per_rung_T = [i for i, r in enumerate(space.rungs) if r.T is not None]
-        if per_rung_T:
-            raise SnnasError(f"{space.source}: fidelity.rungs[{per_rung_T[0]}].T: per-rung timesteps are not supported "
-                             "by the proxy trainer yet (SSSA's M_w is sized T x T at build time)")
         self.space = space
         self.dataset = dataset or space.dataset
+        per_rung_T = [i for i, r in enumerate(space.rungs) if r.T is not None]
+        if per_rung_T and get_entry(self.dataset).kind == "event":
+            raise SnnasError(f"{space.source}: fidelity.rungs[{per_rung_T[0]}].T: per-rung timesteps need static "
+                             f"images; {self.dataset}'s frames are integrated for the trial's own T")
         self.data_dir = data_dir
         self.data_seed = data_seed
         self.device = pick_device(device)
@@ -139,7 +140,8 @@ class ProxyTrainer:
         idx = np.sort(np.concatenate([m[: max(1, math.ceil(fraction * len(m)))] for m in per_class]))
         return _subset(full, idx, augment=augment)
 
-    def recalibrate_batchnorm(self, net: torch.nn.Module, ds: SnnasDataset, batches: int = 8) -> None:
+    def recalibrate_batchnorm(self, net: torch.nn.Module, ds: SnnasDataset, T: int | None = None,
+                              batches: int = 8) -> None:
         """Exact BatchNorm statistics of a few training batches before scoring.
 
         A proxy trains for a handful of steps, far too few for BN's running averages (momentum 0.1) to leave
@@ -153,7 +155,7 @@ class ProxyTrainer:
         net.train()
         with torch.no_grad(), self._autocast():
             for _, (x, _) in zip(range(batches), self._batches(ds, self.space.train.batch_size), strict=False):
-                net(x)
+                net(x, T=T)
         for m, mom in zip(bns, saved, strict=True):
             m.momentum = mom
 
@@ -163,12 +165,12 @@ class ProxyTrainer:
                 x = x.transpose(0, 1)
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-    def evaluate(self, net: torch.nn.Module, val: SnnasDataset) -> float:
+    def evaluate(self, net: torch.nn.Module, val: SnnasDataset, T: int | None = None) -> float:
         net.eval()
         hits = 0
         with torch.no_grad(), self._autocast():
             for x, y in self._batches(val, 256):
-                hits += int((net(x).argmax(1) == y).sum())
+                hits += int((net(x, T=T).argmax(1) == y).sum())
         net.train()
         return hits / len(val)
 
@@ -204,13 +206,14 @@ class ProxyTrainer:
         result = None
         try:
             for k, (rung, ds, epochs) in enumerate(plan):
+                steps = rung.timesteps(cfg.T)  # a cheaper rung may run fewer timesteps (causal prefix)
                 t0 = time.perf_counter()
                 loss_sum, seen = 0.0, 0
                 net.train()
                 for epoch in range(epochs):
                     for step, (x, y) in enumerate(self._batches(ds, s.batch_size, shuffle=True, g=g)):
                         with self._autocast():
-                            loss = F.cross_entropy(net(x), y)
+                            loss = F.cross_entropy(net(x, T=steps), y)
                         if not torch.isfinite(loss):
                             raise TrialFailure(f"non-finite loss ({loss.item()}) at rung {k} epoch {epoch} step {step}")
                         opt.zero_grad(set_to_none=True)
@@ -221,12 +224,12 @@ class ProxyTrainer:
                         seen += len(y)
                         if time.perf_counter() - start > s.time_limit_s:
                             raise TrialFailure(f"time limit of {s.time_limit_s} s exceeded at rung {k} epoch {epoch}")
-                self.recalibrate_batchnorm(net, self.train_subset(rung.fraction, cfg.T, augment=False))
-                acc = self.evaluate(net, val)
+                self.recalibrate_batchnorm(net, self.train_subset(rung.fraction, cfg.T, augment=False), steps)
+                acc = self.evaluate(net, val, steps)
                 calib = next(self._batches(val, self.space.calibration_images))[0]
-                report = estimate(net, calib, self.space.profile, data=f"{self.dataset} validation split")
+                report = estimate(net, calib, self.space.profile, data=f"{self.dataset} validation split", T=steps)
                 result = RungResult(k, rung.epochs, rung.fraction, len(ds), loss_sum / max(1, seen), acc,
-                                    report.total_uj, time.perf_counter() - t0, report)
+                                    report.total_uj, time.perf_counter() - t0, report, steps)
                 if on_rung is not None:
                     on_rung(result)
         except torch.OutOfMemoryError as e:

@@ -208,3 +208,18 @@ def test_salience_scale_survives_state_dict_round_trip():
     b.load_state_dict(a.state_dict())
     assert bool(b.blocks[0].attn.saccadic.scale_initialised.all())
     assert torch.equal(b(x), out)
+
+
+def test_fewer_timesteps_are_the_causal_prefix_of_a_full_run():
+    net = create_model("test_sssa_v2", T=4, depth=2)
+    x = natural_images(4, 16)
+    net(x)  # calibrate in training mode
+    net.eval()
+    with torch.no_grad():
+        full = net.forward_features(x)
+        for t in (1, 2, 3):
+            assert torch.equal(net.forward_features(x, T=t), full[:t])
+        net(x, T=2)
+    assert net.blocks[0].attn.saccadic.fixation_rate_t.shape == (2,)
+    with pytest.raises(Exception, match="cannot run 5 timesteps"):
+        net(x, T=5)

@@ -65,3 +65,27 @@ def test_missing_dataset_is_one_line_before_any_trial(tmp_path):
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "cifar-10-batches-py" in r.stderr
     assert not (tmp_path / "studies").exists()  # nothing was created
+
+
+def test_a_rung_may_train_with_fewer_timesteps(tmp_path):
+    text = Path(load_space("edge_tiny").source).read_text()
+    text = text.replace("rungs = [{ epochs = 1, fraction = 0.1 }", "rungs = [{ epochs = 1, fraction = 0.1, T = 1 }")
+    text = text.replace("[knobs.T]\nchoices = [1, 2]", "[knobs.T]\nchoices = [2]")
+    f = tmp_path / "mine.toml"
+    f.write_text(text.replace('name = "edge_tiny"', 'name = "mine"'))
+    study = run_search(tmp_path, f, budget=2)
+    for t in study.get_trials():
+        assert t.state == TrialState.COMPLETE
+        assert t.user_attrs["rung0"]["T"] == 1 and t.user_attrs["rung1"]["T"] == 2
+        assert t.user_attrs["energy_report"]["provenance"]["T"] == 2
+
+
+def test_rung_timesteps_need_static_images():
+    from snnas.errors import SnnasError
+    from snnas.search import ProxyTrainer
+    from snnas.search.space import Rung
+
+    space = load_space("edge_tiny")
+    space = space.replace(rungs=(Rung(1, 0.5, T=1), Rung(2, 1.0)), dataset="dvs128-gesture")
+    with pytest.raises(SnnasError, match=r"rungs\[0\]\.T: per-rung timesteps need static images"):
+        ProxyTrainer(space)
