@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import torch
 from torch import nn
 
+from snnas._versions import package_versions
 from snnas.energy._ann import ann_equivalent_macs
 from snnas.energy._count import count_ops
 from snnas.energy._profiles import OP_KINDS, EnergyProfile, load_profile
@@ -127,16 +127,6 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, **forward_kwargs: o
     return True
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("snnas", "torch", "spikingjelly", "thop"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
 def estimate(model: nn.Module, batch: torch.Tensor, profile: str | EnergyProfile = "cmos45", *,
              data: str = "unspecified", recalibrate: bool = True, T: int | None = None) -> EnergyReport:
     """Energy per image of ``model`` on a calibration ``batch`` (``[B, C, H, W]`` or ``[T, B, C, H, W]``).
@@ -192,7 +182,7 @@ def estimate(model: nn.Module, batch: torch.Tensor, profile: str | EnergyProfile
         "arch_id": cfg.id if cfg is not None else None,
         "counter": "spikingjelly.activation_based.op_counter.DispatchCounterMode (SynOpCounter, MACCounter) "
                    "+ snnas rules",
-        "versions": _versions(),
+        "versions": dict(package_versions("thop")),
     }
     ann = ann_equivalent_macs(cfg) if cfg is not None else None
     return _assemble(layers, prof, ann, provenance)

@@ -32,6 +32,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from snnas._versions import package_versions
 from snnas.errors import SnnasError
 from snnas.models import count_params
 from snnas.search._pruner import pareto_keep
@@ -39,7 +40,7 @@ from snnas.search._trainer import ProxyTrainer, RungResult, TrialFailure
 from snnas.search.space import SearchSpace
 
 __all__ = ["SearchOptions", "SAMPLERS", "make_sampler", "open_study", "counts_toward_budget", "run_worker",
-           "finished_count", "versions"]
+           "finished_count"]
 
 SAMPLERS = ("nsga2", "tpe", "gp", "random")
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
@@ -77,12 +78,6 @@ class SearchOptions:
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
         return SearchOptions(**{**self.__dict__, "dataset": dataset, "study": study, "storage": storage,
                                 "threads": threads})
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {p: version(p) for p in ("snnas", "torch", "spikingjelly", "optuna")}
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -213,8 +208,8 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
     cfg = space.suggest(trial, opts.dataset)
     n_params = count_params(cfg)
     for key, value in (("seed", seed), ("arch_id", cfg.id), ("config", cfg.to_dict()), ("params", n_params),
-                       ("versions", versions()), ("device", str(trainer.device)), ("pid", os.getpid()),
-                       ("command", _rerun_command(opts, trial.params, seed))):
+                       ("versions", dict(package_versions("optuna"))), ("device", str(trainer.device)),
+                       ("pid", os.getpid()), ("command", _rerun_command(opts, trial.params, seed))):
         trial.set_user_attr(key, value)
     if space.max_params is not None and n_params > space.max_params:
         reason = f"{n_params} parameters > max_params {space.max_params}: infeasible, not trained"

@@ -11,6 +11,8 @@ from optuna.trial import TrialState
 __all__ = ["trials_frame", "pareto_frame", "write_pareto_csv"]
 
 _ARCH = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "kappa", "attention")
+COLUMNS = ("trial", "state", "val_accuracy", "energy_uj", "params", "arch_id", "seed", "seconds", "reason",
+           "command", *_ARCH)
 
 
 def _row(t: optuna.trial.FrozenTrial) -> dict:
@@ -34,13 +36,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 def pareto_frame(study: optuna.Study) -> pd.DataFrame:
     """The feasible, completed, non-dominated trials (``study.best_trials``), most accurate first."""
     best = [t for t in study.best_trials if t.state == TrialState.COMPLETE]
-    df = pd.DataFrame([_row(t) for t in best], columns=list(_row_template()))
+    df = pd.DataFrame([_row(t) for t in best], columns=list(COLUMNS))
     return df.sort_values(["val_accuracy", "energy_uj"], ascending=[False, True]).reset_index(drop=True)
-
-
-def _row_template() -> dict:
-    return {k: None for k in ("trial", "state", "val_accuracy", "energy_uj", "params", "arch_id", "seed", "seconds",
-                              "reason", "command", *_ARCH)}
 
 
 def write_pareto_csv(study: optuna.Study, reports_dir: str | Path = "reports") -> Path:

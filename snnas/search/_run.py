@@ -151,6 +151,3 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
         console.print(f"Pareto front written to {path}")
     return study
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use `snnas search`")
