@@ -24,15 +24,35 @@ def search_command(
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)"),
     no_prune: bool = typer.Option(False, "--no-prune", help="train every trial through every rung"),
     quiet: bool = typer.Option(False, "--quiet", help="one line per finished trial, for logs"),
+    backend: str = typer.Option("optuna", "--backend", help="optuna (local worker processes) or ray (Ray Tune)"),
+    address: str | None = typer.Option(None, "--address",
+                                       help="ray: an existing cluster (auto or its GCS host:port); "
+                                            "default: start a local Ray instance for this search"),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", min=0.01, help="ray: CPUs each trial reserves"),
+    gpus_per_trial: float | None = typer.Option(None, "--gpus-per-trial", min=0.0,
+                                                help="ray: GPU share per trial, e.g. 0.25 = four per GPU "
+                                                     "(default 0.25 when the cluster has GPUs, else 0)"),
+    max_concurrent: int | None = typer.Option(None, "--max-concurrent", min=1,
+                                              help="ray: trials at once (default: what the resources fit)"),
 ) -> None:
     """Multi-objective architecture search (accuracy vs energy) with Pareto successive-halving pruning."""
     from snnas.search import SAMPLERS, SearchOptions, search
 
     if sampler not in SAMPLERS:
         raise SnnasError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if backend not in ("optuna", "ray"):
+        raise SnnasError(f"unknown backend {backend!r}; choose optuna or ray")
+    if backend == "ray" and workers != 1:
+        raise SnnasError("--workers is for the optuna backend; with --backend ray use --max-concurrent")
+    ray_only = {"--address": address, "--gpus-per-trial": gpus_per_trial, "--max-concurrent": max_concurrent,
+                "--cpus-per-trial": None if cpus_per_trial == 1.0 else cpus_per_trial}
+    given = [k for k, v in ray_only.items() if v is not None]
+    if backend == "optuna" and given:
+        raise SnnasError(f"{', '.join(given)} need --backend ray")
     opts = SearchOptions(space=space, budget=budget, dataset=dataset, data_dir=data_dir, sampler=sampler,
                          storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
-                         prune=not no_prune)
+                         prune=not no_prune, backend=backend, address=address, cpus_per_trial=cpus_per_trial,
+                         gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent)
     search(opts, quiet=quiet)
 
 

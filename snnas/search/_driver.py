@@ -20,10 +20,11 @@ import fcntl
 import json
 import os
 import shlex
+import socket
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from snnas._versions import package_versions
+from snnas.config import ArchConfig
 from snnas.errors import SnnasError
 from snnas.models import count_params
 from snnas.search._pruner import pareto_keep
@@ -70,6 +72,11 @@ class SearchOptions:
     prune: bool = True
     threads: int | None = None
     studies_dir: str = "studies"
+    backend: str = "optuna"  # or "ray"
+    address: str | None = None  # ray: an existing cluster (auto or host:port); None starts a local one
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float | None = None  # ray: None = 0.25 when the cluster has GPUs, else 0
+    max_concurrent: int | None = None  # ray: None = as many trials as the cluster's resources fit
 
     def resolved(self, space: SearchSpace) -> SearchOptions:
         dataset = self.dataset or space.dataset
@@ -92,7 +99,7 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     raise SnnasError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 
 
-def _retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
+def retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
     """Optuna's heartbeat callback: a trial whose process died is re-run with its parameters and seed."""
     attrs = {"retry_of": trial.number}
     if "seed" in trial.user_attrs:
@@ -105,7 +112,7 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.split(":", 1)[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
         return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                          heartbeat_stale_trial_callback=_retry_stale)
+                                          heartbeat_stale_trial_callback=retry_stale)
     raise SnnasError(f"--storage must be an SQLAlchemy URL (sqlite:///..., postgresql://...), got {url!r}")
 
 
@@ -136,7 +143,7 @@ def finished_count(study: optuna.Study) -> int:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -146,9 +153,9 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None | bool:
+def claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None | bool:
     """A new trial, ``None`` when the budget is met, or ``False`` to wait (slots held by running trials)."""
-    with _locked(lock):
+    with locked(lock):
         optuna.storages.fail_stale_trials(study)  # dead processes' trials fail and are re-enqueued
         trials = study.get_trials(deepcopy=False)
         done = sum(counts_toward_budget(t) for t in trials)
@@ -157,35 +164,36 @@ def _claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None 
             return None
         if done + running >= budget:
             return False
-        return study.ask()
+        trial = study.ask()
+        # Beat at once, under the lock: Optuna only finds stale trials that have beaten, so a process killed
+        # before its first beat would otherwise leave a RUNNING trial that holds a budget slot forever.
+        study._storage.record_heartbeat(trial._trial_id)
+        return trial
 
 
-class _Heartbeat:
-    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+class Heartbeat:
+    """Beats for the storage's stale-trial detection while a process holds trials (``ids()`` says which)."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, ids: Callable[[], Iterable[int]]) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(storage, trial_id), daemon=True)
+        self._thread = threading.Thread(target=self._beat, args=(storage, ids), daemon=True)
 
-    def _beat(self, storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+    def _beat(self, storage: optuna.storages.BaseStorage, ids: Callable[[], Iterable[int]]) -> None:
         while not self._stop.is_set():
-            storage.record_heartbeat(trial_id)
+            for trial_id in list(ids()):
+                try:
+                    storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a trial finished between listing and beating
+                    pass
             self._stop.wait(HEARTBEAT_S)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _rss_mb() -> float | None:
-    """This process's resident memory now (Linux), recorded per trial to show it does not grow."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def _rerun_command(opts: SearchOptions, params: dict[str, Any], seed: int) -> str:
@@ -196,24 +204,65 @@ def _rerun_command(opts: SearchOptions, params: dict[str, Any], seed: int) -> st
     return shlex.join(args)
 
 
-def _rung_population(study: optuna.Study, rung: int, me: int) -> list[tuple[float, float]]:
+def trial_seed(opts: SearchOptions, trial: optuna.Trial) -> int:
+    """The trial's training seed: recorded on a re-run trial, else derived from the search seed and number."""
+    return int(trial.user_attrs.get("seed", (opts.seed * 1_000_003 + trial.number) % 2**31))
+
+
+def begin_trial(trial: optuna.Trial, space: SearchSpace, opts: SearchOptions) -> tuple[ArchConfig, int, str | None]:
+    """Sample the architecture and record what every backend records before training.
+
+    Returns the config, the seed, and a reason when the trial is infeasible (too many parameters): such a
+    trial is pruned untrained, because it could never be on the front.
+    """
+    seed = trial_seed(opts, trial)
+    cfg = space.suggest(trial, opts.dataset)
+    n_params = count_params(cfg)
+    for key, value in (("seed", seed), ("arch_id", cfg.id), ("config", cfg.to_dict()), ("params", n_params),
+                       ("versions", dict(package_versions("optuna"))), ("backend", opts.backend),
+                       ("command", _rerun_command(opts, trial.params, seed))):
+        trial.set_user_attr(key, value)
+    if space.max_params is not None and n_params > space.max_params:
+        return cfg, seed, f"{n_params} parameters > max_params {space.max_params}: infeasible, not trained"
+    return cfg, seed, None
+
+
+def tell_complete(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, val_accuracy: float,
+                  energy_uj: float, report: dict[str, Any], rss_mb: float | None) -> None:
+    """Record a trial that trained through its last rung: objectives, energy report, constraints."""
+    trial.set_user_attr("rss_mb", rss_mb)
+    trial.set_user_attr("energy_report", report)
+    if space.max_energy_uj is not None:
+        trial.set_constraint("max_energy_uj", energy_uj - space.max_energy_uj)
+    if space.max_params is not None:
+        trial.set_constraint("max_params", float(trial.user_attrs["params"] - space.max_params))
+    study.tell(trial, [val_accuracy, energy_uj])
+
+
+def rung_population(study: optuna.Study, rung: int, me: int) -> list[tuple[float, float]]:
+    """(accuracy, energy) of every other trial that reached ``rung``, whichever backend or process ran it."""
     key = f"rung{rung}"
     return [(t.user_attrs[key]["val_accuracy"], t.user_attrs[key]["energy_uj"])
             for t in study.get_trials(deepcopy=False) if t.number != me and key in t.user_attrs]
 
 
+def rss_mb() -> float | None:
+    """This process's resident memory now (Linux), recorded per trial to show it does not grow."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
 def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, trainer: ProxyTrainer,
                opts: SearchOptions) -> None:
-    seed = int(trial.user_attrs.get("seed", (opts.seed * 1_000_003 + trial.number) % 2**31))
-    cfg = space.suggest(trial, opts.dataset)
-    n_params = count_params(cfg)
-    for key, value in (("seed", seed), ("arch_id", cfg.id), ("config", cfg.to_dict()), ("params", n_params),
-                       ("versions", dict(package_versions("optuna"))), ("device", str(trainer.device)),
-                       ("pid", os.getpid()), ("command", _rerun_command(opts, trial.params, seed))):
-        trial.set_user_attr(key, value)
-    if space.max_params is not None and n_params > space.max_params:
-        reason = f"{n_params} parameters > max_params {space.max_params}: infeasible, not trained"
-        trial.set_user_attr("prune_reason", reason)
+    cfg, seed, infeasible = begin_trial(trial, space, opts)
+    trial.set_user_attr("device", str(trainer.device))
+    trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("host", socket.gethostname())
+    if infeasible:
+        trial.set_user_attr("prune_reason", infeasible)
         study.tell(trial, state=TrialState.PRUNED)
         return
     last = len(space.rungs) - 1
@@ -221,7 +270,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
     def on_rung(r: RungResult) -> None:
         trial.set_user_attr(f"rung{r.rung}", r.summary())
         if opts.prune and r.rung < last:
-            keep, why = pareto_keep((r.val_accuracy, r.energy_uj), _rung_population(study, r.rung, trial.number),
+            keep, why = pareto_keep((r.val_accuracy, r.energy_uj), rung_population(study, r.rung, trial.number),
                                     space.eta, space.min_rung_population)
             if not keep:
                 trial.set_user_attr("prune_reason", f"rung {r.rung}: {why}")
@@ -230,24 +279,19 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
     try:
         result = trainer.run(cfg, seed, on_rung)
     except optuna.TrialPruned:
-        trial.set_user_attr("rss_mb", _rss_mb())
+        trial.set_user_attr("rss_mb", rss_mb())
         study.tell(trial, state=TrialState.PRUNED)
         return
-    except TrialFailure as e:
-        trial.set_user_attr("fail_reason", str(e))
+    except Exception as e:  # noqa: BLE001 - a failed trial (or a bug in it) is recorded, the search goes on
+        trial.set_user_attr("fail_reason", failure_reason(e))
         study.tell(trial, state=TrialState.FAIL)
         return
-    except Exception as e:  # a bug or a broken input in this trial: record it, let the search go on
-        trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}")
-        study.tell(trial, state=TrialState.FAIL)
-        return
-    trial.set_user_attr("rss_mb", _rss_mb())
-    trial.set_user_attr("energy_report", result.report.to_dict())
-    if space.max_energy_uj is not None:
-        trial.set_constraint("max_energy_uj", result.energy_uj - space.max_energy_uj)
-    if space.max_params is not None:
-        trial.set_constraint("max_params", float(n_params - space.max_params))
-    study.tell(trial, [result.val_accuracy, result.energy_uj])
+    tell_complete(study, trial, space, result.val_accuracy, result.energy_uj, result.report.to_dict(), rss_mb())
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line for a failed trial: a :class:`TrialFailure` speaks for itself, anything else is named."""
+    return str(e) if isinstance(e, TrialFailure) else f"{type(e).__name__}: {e}"
 
 
 def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadline: float | None = None) -> None:
@@ -256,11 +300,11 @@ def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadlin
     trainer = ProxyTrainer(space, opts.dataset, opts.data_dir, opts.device, opts.threads, data_seed=opts.seed)
     lock = Path(opts.studies_dir) / f".{opts.study}.lock"
     while deadline is None or time.time() < deadline:
-        trial = _claim(study, opts.budget, lock)
+        trial = claim(study, opts.budget, lock)
         if trial is None:
             return
         if trial is False:
             time.sleep(1.0)  # the remaining slots belong to running trials; one may die and need a re-run
             continue
-        with _Heartbeat(study._storage, trial._trial_id):
+        with Heartbeat(study._storage, lambda ids=(trial._trial_id,): ids):
             _run_trial(study, trial, space, trainer, opts)

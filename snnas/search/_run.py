@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -76,6 +77,55 @@ def _running_table(study: optuna.Study) -> Table:
     return table
 
 
+class _Runner(Protocol):
+    def start(self) -> None: ...
+    def alive(self) -> bool: ...
+    def finish(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class _WorkerRunner:
+    """The Optuna backend: one worker thread, or ``workers`` spawned processes, on the study."""
+
+    def __init__(self, opts: SearchOptions, space: SearchSpace, deadline: float | None) -> None:
+        self.errors: list[BaseException] = []
+        if opts.workers == 1:
+            def target() -> None:
+                try:
+                    run_worker(opts, space, 0, deadline)
+                except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                    self.errors.append(e)
+
+            self.runners: list[Any] = [threading.Thread(target=target, daemon=True)]
+        else:
+            ctx = mp.get_context("spawn")
+            self.runners = [ctx.Process(target=_worker_main, args=(opts, w, deadline), daemon=True)
+                            for w in range(opts.workers)]
+
+    def start(self) -> None:
+        for r in self.runners:
+            r.start()
+
+    def alive(self) -> bool:
+        return any(r.is_alive() for r in self.runners)
+
+    def abort(self) -> None:
+        """Stop now (Ctrl-C): worker processes are killed; their trials go stale and re-run on resume."""
+        for r in self.runners:
+            if isinstance(r, mp.process.BaseProcess):
+                r.kill()
+
+    def finish(self) -> None:
+        for r in self.runners:
+            r.join()
+        if self.errors:
+            raise self.errors[0]
+        bad = [r.exitcode for r in self.runners if isinstance(r, mp.process.BaseProcess) and r.exitcode]
+        if bad:
+            raise SnnasError(f"{len(bad)} worker process(es) stopped with exit codes {bad}; their messages are "
+                             "above; finished trials are kept, re-run the same command to resume")
+
+
 def search(opts: SearchOptions, quiet: bool = False, console: Console | None = None) -> optuna.Study:
     """Run (or resume) a search until the study holds ``opts.budget`` finished trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -83,25 +133,24 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     opts = opts.resolved(space)
     console = console or Console()
     get_dataset(opts.dataset).locate(Path(opts.data_dir) if opts.data_dir else None).require(opts.dataset)
+    if opts.backend == "ray" and opts.address:
+        from snnas.search._ray import check_address
+
+        check_address(opts.address)  # a bad or silent address is refused before any study is created
     study = open_study(opts, space)  # fails fast on a missing dataset, a mismatched study or storage
     deadline = time.time() + opts.timeout if opts.timeout else None
 
-    errors: list[BaseException] = []
-    if opts.workers == 1:
-        def target() -> None:
-            try:
-                run_worker(opts, space, 0, deadline)
-            except BaseException as e:  # noqa: BLE001 - handed to the main thread
-                errors.append(e)
+    if opts.backend == "ray":
+        from snnas.search._ray import RayRunner
 
-        runners = [threading.Thread(target=target, daemon=True)]
+        runner: _Runner = RayRunner(opts, space, study, deadline)
+        if quiet:
+            print(runner.describe(), flush=True)
+        else:
+            console.print(runner.describe())
     else:
-        ctx = mp.get_context("spawn")
-        runners = [ctx.Process(target=_worker_main, args=(opts, w, deadline), daemon=True)
-                   for w in range(opts.workers)]
-    for r in runners:
-        r.start()
-
+        runner = _WorkerRunner(opts, space, deadline)
+    runner.start()
     seen: set[int] = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
@@ -117,29 +166,24 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
                 if quiet:
                     print(_trial_line(t), flush=True)
 
-    def alive() -> bool:
-        return any(r.is_alive() for r in runners)
-
-    if quiet:
-        while alive():
-            poll()
-            time.sleep(1.0)
-    else:
-        with Live(console=console, refresh_per_second=2, transient=False) as live:
-            while alive():
+    try:
+        if quiet:
+            while runner.alive():
                 poll()
-                live.update(Group(progress, _running_table(study), _pareto_table(study)))
                 time.sleep(1.0)
-            poll()
-            live.update(Group(progress, _pareto_table(study)))
-    for r in runners:
-        r.join()
-    if errors:
-        raise errors[0]
-    bad = [r.exitcode for r in runners if isinstance(r, mp.process.BaseProcess) and r.exitcode]
-    if bad:
-        raise SnnasError(f"{len(bad)} worker process(es) stopped with exit codes {bad}; their messages are above; "
-                         "finished trials are kept, re-run the same command to resume")
+        else:
+            with Live(console=console, refresh_per_second=2, transient=False) as live:
+                while runner.alive():
+                    poll()
+                    live.update(Group(progress, _running_table(study), _pareto_table(study)))
+                    time.sleep(1.0)
+                poll()
+                live.update(Group(progress, _pareto_table(study)))
+    except KeyboardInterrupt:
+        runner.abort()
+        raise SnnasError(f"interrupted; the {sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))} "
+                         f"finished trials are kept in {opts.storage}; re-run the same command to resume") from None
+    runner.finish()
     poll()
     path = write_pareto_csv(study)
     if quiet:
