@@ -61,6 +61,8 @@ def _import_ray() -> Any:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the study is the record, not CSV/TB
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # After an abort the Tune thread may still touch Ray; it must not auto-connect to some other cluster.
+    os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
     try:
         import ray
     except ImportError as e:  # pragma: no cover - ray[tune] is a dependency
