@@ -10,13 +10,13 @@ Example:
 from __future__ import annotations
 
 from snnas.search._driver import SAMPLERS, SearchOptions, counts_toward_budget, make_sampler, open_study, run_worker
-from snnas.search._pruner import hypervolume_2d, nondominated_ranks, pareto_front, pareto_keep
-from snnas.search._results import pareto_frame, trials_frame, write_pareto_csv
+from snnas.search._pruner import hypervolume_2d, knee_index, nondominated_ranks, pareto_front, pareto_keep
+from snnas.search._results import open_existing_study, pareto_frame, trials_frame, write_pareto_csv
 from snnas.search._run import search
 from snnas.search._trainer import ProxyTrainer, RungResult, TrialFailure, pick_device
 from snnas.search.space import SearchSpace, list_spaces, load_space
 
 __all__ = ["SAMPLERS", "ProxyTrainer", "RungResult", "SearchOptions", "SearchSpace", "TrialFailure",
-           "counts_toward_budget", "hypervolume_2d", "list_spaces", "load_space", "make_sampler", "nondominated_ranks",
-           "open_study", "pareto_frame", "pareto_front", "pareto_keep", "pick_device", "run_worker", "search",
+           "counts_toward_budget", "hypervolume_2d", "knee_index", "list_spaces", "load_space", "make_sampler", "nondominated_ranks",
+           "open_existing_study", "open_study", "pareto_frame", "pareto_front", "pareto_keep", "pick_device", "run_worker", "search",
            "trials_frame", "write_pareto_csv"]

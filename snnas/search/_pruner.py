@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["nondominated_ranks", "pareto_keep", "pareto_front", "hypervolume_2d"]
+__all__ = ["nondominated_ranks", "pareto_keep", "pareto_front", "hypervolume_2d", "knee_index"]
 
 Point = tuple[float, float]  # (accuracy to maximise, energy to minimise)
 
@@ -79,3 +79,31 @@ def hypervolume_2d(points: Sequence[Point], ref_energy: float, ref_accuracy: flo
         nxt = pts[i + 1][1] if i + 1 < len(pts) else ref_energy
         area += (best_acc - ref_accuracy) * (nxt - energy)
     return area
+
+
+def knee_index(points: Sequence[Point]) -> int | None:
+    """The knee of a Pareto front: the point farthest from the chord between its two extremes.
+
+    Accuracy is scaled to [0, 1] over the front and energy is scaled on a log axis (fronts span decades of
+    energy), so the knee is where giving up a little accuracy stops buying much energy. ``None`` for an
+    empty list; with one or two points, the most accurate.
+
+    Example:
+        >>> knee_index([(0.90, 10.0), (0.88, 2.0), (0.50, 1.0)])
+        1
+    """
+    if not points:
+        return None
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], points[i][1]))
+    if len(points) <= 2:
+        return order[0]
+    accs = [p[0] for p in points]
+    logs = [math.log(max(p[1], 1e-30)) for p in points]
+    a_lo, a_hi, e_lo, e_hi = min(accs), max(accs), min(logs), max(logs)
+    xs = [(a - a_lo) / ((a_hi - a_lo) or 1.0) for a in accs]
+    ys = [(e - e_lo) / ((e_hi - e_lo) or 1.0) for e in logs]
+    first, last = order[0], order[-1]  # most accurate (and costliest) and least accurate (cheapest)
+    dx, dy = xs[last] - xs[first], ys[last] - ys[first]
+    norm = math.hypot(dx, dy) or 1.0
+    dist = [abs(dy * (xs[i] - xs[first]) - dx * (ys[i] - ys[first])) / norm for i in range(len(points))]
+    return max(order, key=lambda i: dist[i])

@@ -8,7 +8,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-__all__ = ["trials_frame", "pareto_frame", "write_pareto_csv"]
+from snnas.errors import SnnasError
+
+__all__ = ["trials_frame", "pareto_frame", "write_pareto_csv", "open_existing_study"]
 
 _ARCH = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "kappa", "attention")
 COLUMNS = ("trial", "state", "val_accuracy", "energy_uj", "params", "arch_id", "seed", "seconds", "reason",
@@ -45,3 +47,25 @@ def write_pareto_csv(study: optuna.Study, reports_dir: str | Path = "reports") -
     path.parent.mkdir(parents=True, exist_ok=True)
     pareto_frame(study).to_csv(path, index=False)
     return path
+
+
+def open_existing_study(study: str, storage: str | None = None, studies_dir: str | Path = "studies") -> optuna.Study:
+    """Load a study made by ``snnas search`` (default storage ``sqlite:///studies/<study>.db``), read-only use.
+
+    A missing file, a file that is not an Optuna database, or an unknown study name is a one-line
+    :class:`SnnasError` naming the studies that do exist; nothing is created.
+    """
+    url = storage or f"sqlite:///{Path(studies_dir) / (study + '.db')}"
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        found = sorted(p.stem for p in Path(studies_dir).glob("*.db")) if storage is None else []
+        hint = f"; studies in {studies_dir}/: {', '.join(found)}" if found else ""
+        raise SnnasError(f"no study database at {url.removeprefix('sqlite:///')}{hint}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        names = optuna.get_all_study_names(storage=url)
+    except Exception as e:  # noqa: BLE001 - not a database, a newer schema, an unreachable server
+        raise SnnasError(f"cannot read {url} as an Optuna storage ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    if study not in names:
+        raise SnnasError(f"no study {study!r} in {url}; it holds: {', '.join(names) or 'none'}")
+    return optuna.load_study(study_name=study, storage=url)
