@@ -16,7 +16,7 @@ from snnas.search._run import search
 from snnas.search._trainer import ProxyTrainer, RungResult, TrialFailure, pick_device
 from snnas.search.space import SearchSpace, list_spaces, load_space
 
-__all__ = ["SAMPLERS", "ProxyTrainer", "RungResult", "SearchOptions", "SearchSpace", "TrialFailure",
-           "counts_toward_budget", "hypervolume_2d", "knee_index", "list_spaces", "load_space", "make_sampler", "nondominated_ranks",
-           "open_existing_study", "open_study", "pareto_frame", "pareto_front", "pareto_keep", "pick_device", "run_worker", "search",
-           "trials_frame", "write_pareto_csv"]
+__all__ = ["counts_toward_budget", "hypervolume_2d", "knee_index", "list_spaces", "load_space", "make_sampler",
+           "nondominated_ranks", "open_existing_study", "open_study", "pareto_frame", "pareto_front", "pareto_keep",
+           "pick_device", "ProxyTrainer", "run_worker", "RungResult", "SAMPLERS", "search", "SearchOptions",
+           "SearchSpace", "TrialFailure", "trials_frame", "write_pareto_csv"]
