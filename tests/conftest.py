@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,3 +17,13 @@ def _seed_and_threads():
     torch.manual_seed(0)
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str], float]:
+    """A real 4-trial edge_tiny search (seed 1) in its own folder, shared by the search and report tests."""
+    cwd = tmp_path_factory.mktemp("search")
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--budget", "4", "--quiet",
+                        "--seed", "1"], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return cwd, r, time.perf_counter() - t0

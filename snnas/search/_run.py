@@ -126,6 +126,17 @@ class _WorkerRunner:
                              "above; finished trials are kept, re-run the same command to resume")
 
 
+def _refresh_report(opts: SearchOptions) -> str:
+    """Write or refresh reports/<study>/index.html; a report failure never costs the search its results."""
+    from snnas.report import build_report
+
+    try:
+        page = build_report(opts.study, opts.storage, Path("reports") / opts.study)
+    except Exception as e:  # noqa: BLE001 - the study is saved; say why the page is missing
+        return f"report not written ({type(e).__name__}: {e}); the study is intact: `snnas report {opts.study}`"
+    return f"report: {page} (or `snnas dashboard {opts.study}` for a live view)"
+
+
 def search(opts: SearchOptions, quiet: bool = False, console: Console | None = None) -> optuna.Study:
     """Run (or resume) a search until the study holds ``opts.budget`` finished trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -186,12 +197,15 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     runner.finish()
     poll()
     path = write_pareto_csv(study)
+    report = _refresh_report(opts)
     if quiet:
         front = pareto_frame(study)
         print(f"Pareto front: {len(front)} trials; written to {path}", flush=True)
         print(front[["trial", "val_accuracy", "energy_uj", "params", "T", "saccades", "depth", "embed_dim"]]
               .to_string(index=False), flush=True)
+        print(report, flush=True)
     else:
         console.print(f"Pareto front written to {path}")
+        console.print(report, highlight=False)
     return study
 

@@ -29,14 +29,6 @@ def load(cwd: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=f"sqlite:///{cwd / 'studies' / (study + '.db')}")
 
 
-@pytest.fixture(scope="module")
-def tiny_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str], float]:
-    cwd = tmp_path_factory.mktemp("search")
-    t0 = time.perf_counter()
-    r = snnas(cwd, "search", "--space", "edge_tiny", "--budget", "4", "--quiet", "--seed", "1")
-    return cwd, r, time.perf_counter() - t0
-
-
 def test_edge_tiny_search_end_to_end(tiny_search):
     cwd, r, wall = tiny_search
     assert r.returncode == 0, r.stderr[-2000:]

@@ -1,0 +1,49 @@
+"""Reports of a study: an offline interactive HTML page, static PNGs, and the live optuna-dashboard.
+
+Example:
+    >>> from snnas.report import build_report  # doctest: +SKIP
+    >>> build_report("edge_small-fashion-mini")  # doctest: +SKIP
+    PosixPath('reports/edge_small-fashion-mini/index.html')
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_report"]
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: non-finite floats become null (a NaN in a study must not break the page)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
+
+
+def build_report(study: str, storage: str | None = None, out: str | Path | None = None, png: bool = True,
+                 studies_dir: str | Path = "studies") -> Path:
+    """Write ``<out>/index.html`` (default ``reports/<study>/``), the PNGs and ``pareto.csv``; return the page."""
+    from snnas.report._data import gather  # heavy imports only when a report is built, not when the CLI loads
+    from snnas.report._page import render_page
+    from snnas.search._results import open_existing_study, pareto_frame
+
+    s = open_existing_study(study, storage, studies_dir)
+    folder = Path(out) if out else Path("reports") / study
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _clean(gather(s, storage or f"sqlite:///{Path(studies_dir) / (study + '.db')}"))
+    page = folder / "index.html"
+    tmp = page.with_suffix(".html.tmp")
+    tmp.write_text(render_page(data), encoding="utf-8")
+    tmp.replace(page)  # a browser reloading mid-write never sees half a page
+    (folder / "pareto.csv").write_text(pareto_frame(s).to_csv(index=False))
+    if png:
+        from snnas.report._png import write_pngs
+
+        write_pngs(data, folder)
+    return page

@@ -1,0 +1,49 @@
+"""The ``report`` and ``dashboard`` CLI commands (registered on the app in :mod:`snnas.cli`)."""
+
+from __future__ import annotations
+
+import socket
+
+import typer
+from rich.console import Console
+
+from snnas.errors import SnnasError
+
+
+def report_command(
+    study: str = typer.Argument(..., help="study name (as `snnas search` printed it, e.g. edge_small-fashion-mini)"),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///studies/<study>.db)"),
+    out: str | None = typer.Option(None, "--out", help="folder for index.html and the PNGs (default reports/<study>)"),
+    no_png: bool = typer.Option(False, "--no-png", help="skip the static PNGs"),
+) -> None:
+    """Write an offline, interactive HTML report of a study (Pareto front, knee, per-layer energy) and PNGs."""
+    from snnas.report import build_report
+
+    page = build_report(study, storage, out, png=not no_png)
+    Console().print(f"report written to {page} (open it in a browser; it works offline)")
+
+
+def dashboard_command(
+    study: str = typer.Argument(..., help="study name"),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///studies/<study>.db)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on (default: this machine only)"),
+    port: int = typer.Option(8080, "--port", min=1, max=65535),
+) -> None:
+    """Serve optuna-dashboard for a study's storage (a live view while a search runs)."""
+    import optuna_dashboard
+
+    from snnas.search._results import open_existing_study
+
+    s = open_existing_study(study, storage)  # one-line error for a missing or unreadable study
+    url = storage or f"sqlite:///studies/{study}.db"
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise SnnasError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port") from None
+    Console().print(f"optuna-dashboard for study {s.study_name!r} ({url}) at http://{host}:{port}/dashboard/ "
+                    "(Ctrl-C stops it)", highlight=False)
+    try:
+        optuna_dashboard.run_server(url, host=host, port=port)
+    except KeyboardInterrupt:
+        pass

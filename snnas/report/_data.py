@@ -1,0 +1,162 @@
+"""What a report shows, gathered from a study into plain JSON types (the page and the PNGs both read this)."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from snnas._versions import package_versions
+from snnas.search._pruner import hypervolume_2d, knee_index
+
+__all__ = ["gather", "ARCH_FIELDS"]
+
+ARCH_FIELDS = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "attention", "kappa",
+               "sssa_version", "fixation", "patch_size")
+OPS = ("sop", "mac", "ac", "neuron_update")
+_ROW_COUNT = {"sop": "sop", "mac": "mac", "ac": "ac", "neuron_update": "neuron_updates"}
+
+
+def _last_rung(t: FrozenTrial) -> tuple[int, dict[str, Any]] | None:
+    rungs = sorted((int(k[4:]), v) for k, v in t.user_attrs.items() if k.startswith("rung") and k[4:].isdigit())
+    return rungs[-1] if rungs else None
+
+
+def _mean_rate(report: dict[str, Any] | None) -> float | None:
+    if not report:
+        return None
+    rates = [sum(r["firing_rate_t"]) / len(r["firing_rate_t"])
+             for r in report.get("layers", []) if r.get("firing_rate_t")]
+    return sum(rates) / len(rates) if rates else None
+
+
+def _trial_row(t: FrozenTrial, front: set[int], n_rungs: int | None) -> dict[str, Any] | None:
+    cfg = t.user_attrs.get("config", {})
+    row: dict[str, Any] = {
+        "number": t.number, "state": t.state.name, "pareto": t.number in front,
+        "params": t.user_attrs.get("params"), "arch_id": t.user_attrs.get("arch_id"),
+        "knobs": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in t.params.items()},
+        "arch": {k: cfg.get(k) for k in ARCH_FIELDS if k in cfg},
+        "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason"),
+        "seconds": round(t.duration.total_seconds(), 2) if t.duration else None,
+        "firing_rate": _mean_rate(t.user_attrs.get("energy_report")),
+        "seed": t.user_attrs.get("seed"),
+    }
+    if t.state == TrialState.COMPLETE and t.values:
+        row.update(acc=t.values[0], energy=t.values[1], fidelity="full")
+    elif (last := _last_rung(t)) is not None:
+        k, r = last
+        row.update(acc=r["val_accuracy"], energy=r["energy_uj"], fidelity=f"rung {k}" + (
+            f" of {n_rungs}" if n_rungs else ""))
+    else:
+        row.update(acc=None, energy=None, fidelity=None)
+    return row
+
+
+def _layers(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-layer energy split by operation (uJ per image), layers that spend nothing left out."""
+    pj = report.get("provenance", {}).get("profile", {}).get("energy_pj", {})
+    out = []
+    for r in report.get("layers", []):
+        split = {op: r.get(_ROW_COUNT[op], 0.0) * pj.get(op, 0.0) / 1e6 for op in OPS}
+        total = r.get("energy_pj", sum(split.values()) * 1e6) / 1e6
+        if total > 0:
+            out.append({"layer": r["layer"], "kind": r["kind"], "total_uj": total, **{f"{op}_uj": v for op, v in
+                                                                                      split.items()}})
+    return out
+
+
+def _firing(report: dict[str, Any]) -> dict[str, Any]:
+    rows = [r for r in report.get("layers", []) if r.get("firing_rate_t")]
+    return {"layers": [r["layer"] for r in rows], "z": [r["firing_rate_t"] for r in rows],
+            "T": max((len(r["firing_rate_t"]) for r in rows), default=0)}
+
+
+def _detail(t: FrozenTrial) -> dict[str, Any]:
+    rep = t.user_attrs.get("energy_report") or {}
+    return {"number": t.number, "acc": t.values[0], "energy": t.values[1], "params": t.user_attrs.get("params"),
+            "arch_id": t.user_attrs.get("arch_id"), "config": t.user_attrs.get("config", {}),
+            "counts": rep.get("counts", {}), "energy_by_op": rep.get("energy_uj", {}),
+            "ann_energy_uj": rep.get("ann_energy_uj"), "layers": _layers(rep), "firing": _firing(rep),
+            "seed": t.user_attrs.get("seed"), "command": t.user_attrs.get("command"),
+            "rungs": [v for k, v in sorted(t.user_attrs.items()) if k.startswith("rung") and k[4:].isdigit()]}
+
+
+def _hypervolume(complete: list[FrozenTrial], feasible: set[int]) -> dict[str, Any]:
+    done = sorted((t for t in complete if t.number in feasible and t.datetime_complete),
+                  key=lambda t: t.datetime_complete)
+    if not done:
+        return {"trials": [], "hv": [], "ref_energy": None}
+    ref = 1.01 * max(t.values[1] for t in done)
+    pts, hv = [], []
+    for t in done:
+        pts.append((t.values[0], t.values[1]))
+        hv.append(hypervolume_2d(pts, ref))
+    return {"trials": [t.number for t in done], "hv": hv, "ref_energy": ref}
+
+
+def _importance(study: optuna.Study, n_complete: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if n_complete < 3:
+        return {"error": f"needs at least 3 completed trials (has {n_complete})"}
+    # PED-ANOVA ranks knobs by how much they matter for reaching the *lowest* target values: accuracy is negated.
+    for sign, i, name in ((-1.0, 0, "val_accuracy"), (1.0, 1, "energy_uj")):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                imp = optuna.importance.get_param_importances(
+                    study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                    target=lambda t, i=i, sign=sign: sign * t.values[i])
+            out[name] = {k: float(v) for k, v in imp.items()}
+        except Exception as e:  # noqa: BLE001 - e.g. a single distinct value per knob; shown, not fatal
+            out[name] = {}
+            out["error"] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def _feasible(t: FrozenTrial) -> bool:
+    cons = t.system_attrs.get("constraints")
+    return cons is None or all(c <= 0 for c in cons)
+
+
+def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
+    """Everything the report page shows, as JSON-ready Python values."""
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    front_trials = [t for t in study.best_trials if t.state == TrialState.COMPLETE] if complete else []
+    front = {t.number for t in front_trials}
+    space = study.user_attrs.get("space_definition", {})
+    n_rungs = len(space.get("rungs", [])) or None
+    knee_i = knee_index([(t.values[0], t.values[1]) for t in front_trials])
+    knee = front_trials[knee_i].number if knee_i is not None else None
+    states = {s.name: sum(t.state == s for t in trials) for s in TrialState if any(t.state == s for t in trials)}
+    feasible = {t.number for t in complete if _feasible(t)}
+    rows = [r for t in trials if (r := _trial_row(t, front, n_rungs)) is not None]
+    knob_names = [k["name"] for k in space.get("knobs", [])] or sorted({k for t in trials for k in t.params})
+    provenance_source = next((t for t in front_trials if t.number == knee), front_trials[0] if front_trials else None)
+    prov = (provenance_source.user_attrs.get("energy_report") or {}).get("provenance", {}) if provenance_source else {}
+    return {
+        "study": {"name": study.study_name, "space": study.user_attrs.get("space"),
+                  "dataset": study.user_attrs.get("dataset"), "profile": study.user_attrs.get("profile"),
+                  "storage": storage, "trials": len(trials), "states": states,
+                  "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                  "snnas": package_versions().get("snnas"), "description": space.get("description")},
+        "knobs": knob_names,
+        "trials": rows,
+        "front": sorted(front, key=lambda n: next(t.values[1] for t in front_trials if t.number == n)),
+        "knee": knee,
+        "infeasible": sorted(t.number for t in complete if t.number not in feasible),
+        "hypervolume": _hypervolume(complete, feasible),
+        "importance": _importance(study, len(complete)),
+        "details": {str(t.number): _detail(t) for t in front_trials},
+        "provenance": {k: prov.get(k) for k in ("profile", "counted", "counter", "versions", "T_included",
+                                                 "encoding_layers_as_mac", "data", "batch_size")},
+    }
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
