@@ -15,12 +15,18 @@ def report_command(
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///studies/<study>.db)"),
     out: str | None = typer.Option(None, "--out", help="folder for index.html and the PNGs (default reports/<study>)"),
     no_png: bool = typer.Option(False, "--no-png", help="skip the static PNGs"),
+    open_page: bool = typer.Option(False, "--open", help="open the page in the default browser"),
 ) -> None:
     """Write an offline, interactive HTML report of a study (Pareto front, knee, per-layer energy) and PNGs."""
     from snnas.report import build_report
 
     page = build_report(study, storage, out, png=not no_png)
-    Console().print(f"report written to {page} (open it in a browser; it works offline)")
+    Console().print(f"report written to {page} (open it in a browser; it works offline)", highlight=False)
+    if open_page:
+        import webbrowser
+
+        if not webbrowser.open(page.resolve().as_uri()):
+            Console().print("no browser found here; open the file above on a machine with one", highlight=False)
 
 
 def dashboard_command(

@@ -104,7 +104,7 @@ function drawHypervolume() {
   Plotly.newPlot('hv', [{type: 'scatter', mode: 'lines+markers', x: h.hv.map((_, i) => i + 1), y: h.hv,
       text: h.trials.map(n => 'trial ' + n), hoverinfo: 'text+y'}],
     {margin: {t: 10}, height: 300, xaxis: {title: {text: 'completed trials (in completion order)'}},
-     yaxis: {title: {text: 'hypervolume'}}}, {responsive: true, displaylogo: false});
+     yaxis: {title: {text: 'hypervolume'}}}, {responsive: true, displaylogo: false, displayModeBar: false});
 }
 function drawImportance() {
   const imp = D.importance;
@@ -115,7 +115,7 @@ function drawImportance() {
         `<p class="muted">No importances for ${title}${imp.error ? ': ' + imp.error : ''}.</p>`; continue; }
     Plotly.newPlot(div, [{type: 'bar', orientation: 'h', x: names.map(n => v[n]), y: names}],
       {margin: {t: 30, l: 120}, height: 260, title: {text: 'importance for ' + title, font: {size: 14}}},
-      {responsive: true, displaylogo: false});
+      {responsive: true, displaylogo: false, displayModeBar: false});
   }
 }
 function selectTrial(n) {
@@ -133,16 +133,17 @@ function drawDetail() {
   Plotly.react('layer-energy', ops.map(op => ({type: 'bar', orientation: 'h', name: op.toUpperCase().replace('_', ' '),
       y: layers.map(l => l.layer), x: layers.map(l => l[op + '_uj']), marker: {color: OP_COLORS[op]},
       hovertemplate: '%{y}: %{x:.4g} µJ<extra>' + op + '</extra>'})),
-    {barmode: 'stack', margin: {t: 60, l: 260}, height: Math.max(320, 18 * layers.length + 80),
+    {barmode: 'stack', margin: {t: 40, l: 260, b: 90}, height: Math.max(320, 18 * layers.length + 130),
      title: {text: `trial ${d.number}: energy per layer (µJ/image)`, font: {size: 14}},
-     legend: {orientation: 'h', x: 0, y: 1, yanchor: 'bottom', xanchor: 'left'}}, {responsive: true, displaylogo: false});
+     legend: {orientation: 'h', x: 0, xanchor: 'left', y: -70 / Math.max(190, 18 * layers.length),
+              yanchor: 'top'}}, {responsive: true, displaylogo: false, displayModeBar: false});
   const f = d.firing;
   Plotly.react('firing', [{type: 'heatmap', z: f.z, y: f.layers, x: Array.from({length: f.T}, (_, i) => 't=' + i),
       colorscale: 'Viridis', zmin: 0, colorbar: {title: {text: 'rate'}},
       hovertemplate: '%{y} %{x}: %{z:.3f}<extra></extra>'}],
-    {margin: {t: 60, l: 260}, height: Math.max(320, 18 * f.layers.length + 80),
+    {margin: {t: 40, l: 260}, height: Math.max(320, 18 * f.layers.length + 80),
      title: {text: `trial ${d.number}: firing rate per layer and timestep`, font: {size: 14}}},
-    {responsive: true, displaylogo: false});
+    {responsive: true, displaylogo: false, displayModeBar: false});
   const c = d.config, e = d.energy_by_op;
   const ratio = d.ann_energy_uj ? ` (the same network as an ANN: ${fmt(d.ann_energy_uj)} µJ, ` +
       `${fmt(d.ann_energy_uj / d.energy, 3)}× more)` : '';
