@@ -160,11 +160,14 @@ def spaces(
 # Long commands live with their subsystem; their modules import only typer and rich at load time.
 from snnas.report._commands import dashboard_command, report_command  # noqa: E402
 from snnas.search._commands import search_command, trial_command  # noqa: E402
+from snnas.train._commands import export_command, train_command  # noqa: E402
 
 app.command("search")(search_command)
 app.command("trial")(trial_command)
 app.command("report")(report_command)
 app.command("dashboard")(dashboard_command)
+app.command("export")(export_command)
+app.command("train")(train_command)
 
 
 def main() -> None:

@@ -131,6 +131,7 @@ def test_search_on_a_started_cluster_matches_the_optuna_backend(cluster, tmp_pat
         pass
 
 
+@pytest.mark.slow  # fault injection with real processes; run by .ci/run (pytest -m slow)
 def test_driver_killed_mid_search_resumes_to_exactly_the_budget(cluster, tmp_path):
     cmd = [sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--budget", "4", "--quiet",
            "--study", "killed", "--no-prune", "--backend", "ray", "--address", cluster]
@@ -165,6 +166,7 @@ def test_driver_killed_mid_search_resumes_to_exactly_the_budget(cluster, tmp_pat
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
 
+@pytest.mark.slow  # fault injection with real processes; run by .ci/run (pytest -m slow)
 def test_a_dead_worker_fails_its_trial_with_a_reason_and_the_search_goes_on(tmp_path):
     """On a local instance (no --address): snnas starts Ray itself and shuts it down at the end."""
     # A slower last rung (3 epochs on all the training images), so the worker can be killed while it trains.

@@ -94,6 +94,7 @@ def test_study_opens_with_the_optuna_cli(tiny_search):
     assert r.returncode == 0 and len(json.loads(r.stdout)) >= 4, r.stderr
 
 
+@pytest.mark.slow  # fault injection with real processes; run by .ci/run (pytest -m slow)
 def test_resume_after_sigkill_reruns_the_interrupted_trial(tmp_path):
     study_name = "killed"
     cmd = [sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--budget", "3", "--quiet",
@@ -125,6 +126,7 @@ def test_resume_after_sigkill_reruns_the_interrupted_trial(tmp_path):
     assert sum(counts_toward_budget(t) for t in trials) == 3
 
 
+@pytest.mark.slow  # fault injection with real processes; run by .ci/run (pytest -m slow)
 def test_two_workers_finish_exactly_the_budget(tmp_path):
     r = snnas(tmp_path, "search", "--space", "edge_tiny", "--budget", "4", "--workers", "2", "--quiet",
               "--study", "two")
