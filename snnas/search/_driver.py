@@ -100,7 +100,13 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
 
 
 def retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Optuna's heartbeat callback: a trial whose process died is re-run with its parameters and seed."""
+    """Optuna's heartbeat callback: a trial whose process died is re-run with its parameters and seed.
+
+    A trial that died before its architecture was sampled (no parameters yet) has nothing to re-run: it stays
+    failed (uncounted) and the freed slot is sampled afresh.
+    """
+    if not trial.params:
+        return
     attrs = {"retry_of": trial.number}
     if "seed" in trial.user_attrs:
         attrs["seed"] = trial.user_attrs["seed"]
