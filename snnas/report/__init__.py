@@ -27,7 +27,7 @@ def _clean(x: Any) -> Any:
 
 
 def build_report(study: str, storage: str | None = None, out: str | Path | None = None, png: bool = True,
-                 studies_dir: str | Path = "studies") -> Path:
+                 studies_dir: str | Path = "studies", csv: bool = True) -> Path:
     """Write ``<out>/index.html`` (default ``reports/<study>/``), the PNGs and ``pareto.csv``; return the page."""
     from snnas.report._data import gather  # heavy imports only when a report is built, not when the CLI loads
     from snnas.report._page import render_page
@@ -41,7 +41,8 @@ def build_report(study: str, storage: str | None = None, out: str | Path | None 
     tmp = page.with_suffix(".html.tmp")
     tmp.write_text(render_page(data), encoding="utf-8")
     tmp.replace(page)  # a browser reloading mid-write never sees half a page
-    (folder / "pareto.csv").write_text(pareto_frame(s).to_csv(index=False))
+    if csv:  # the search writes its own pareto.csv first (it must exist even if the report fails)
+        (folder / "pareto.csv").write_text(pareto_frame(s).to_csv(index=False))
     if png:
         from snnas.report._png import write_pngs
 

@@ -131,7 +131,7 @@ def _refresh_report(opts: SearchOptions) -> str:
     from snnas.report import build_report
 
     try:
-        page = build_report(opts.study, opts.storage, Path("reports") / opts.study)
+        page = build_report(opts.study, opts.storage, Path("reports") / opts.study, csv=False)
     except Exception as e:  # noqa: BLE001 - the study is saved; say why the page is missing
         return f"report not written ({type(e).__name__}: {e}); the study is intact: `snnas report {opts.study}`"
     return f"report: {page} (or `snnas dashboard {opts.study}` for a live view)"
