@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import Any
@@ -156,7 +155,3 @@ def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
         "provenance": {k: prov.get(k) for k in ("profile", "counted", "counter", "versions", "T_included",
                                                  "encoding_layers_as_mac", "data", "batch_size")},
     }
-
-
-def finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

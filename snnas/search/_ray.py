@@ -47,6 +47,7 @@ from snnas.search._driver import (
     tell_complete,
 )
 from snnas.search._pruner import pareto_keep
+from snnas.search._trainer import RUNG_SUMMARY_KEYS
 from snnas.search.space import SearchSpace
 
 __all__ = ["RayRunner", "ParetoHalving", "StudySearcher", "check_address"]
@@ -148,7 +149,7 @@ def _searcher_class() -> type:
             self._lock = Path(opts.studies_dir) / f".{opts.study}.lock"
             self.pruned: dict[str, str] = {}  # Tune trial id -> prune reason (written by the scheduler)
             self.errors: dict[str, str] = {}  # Tune trial id -> why its worker failed (written by the scheduler)
-            self.told: dict[str, TrialState] = {}
+            self.told: set[str] = set()  # Tune trial ids already told to Optuna
             self.failures: list[str] = []
             super().__init__(space=self._define, metric=list(METRICS), mode=list(MODES),
                              sampler=make_sampler(opts.sampler, opts.seed), study_name=opts.study,
@@ -183,10 +184,7 @@ def _searcher_class() -> type:
         def record_rung(self, trial_id: str, result: dict[str, Any]) -> optuna.Trial:
             ot_trial = self._ot_trials[trial_id]
             if "rung" in result and not result.get("fail_reason"):
-                ot_trial.set_user_attr(f"rung{int(result['rung'])}",
-                                       {k: result[k] for k in ("rung", "epochs", "fraction", "T", "train_images",
-                                                               "train_loss", "val_accuracy", "energy_uj",
-                                                               "seconds")})
+                ot_trial.set_user_attr(f"rung{int(result['rung'])}", {k: result[k] for k in RUNG_SUMMARY_KEYS})
             for key in ("device", "pid", "host"):
                 if key in result and ot_trial.user_attrs.get(key) != result[key]:
                     ot_trial.set_user_attr(key, result[key])
@@ -204,7 +202,7 @@ def _searcher_class() -> type:
                 self._tell(trial_id, result or {}, error)
             except Exception as e:  # noqa: BLE001 - a storage error must not end the search; it is shown
                 self.failures.append(f"trial {self._ot_trials[trial_id].number}: could not record ({e})")
-                self.told[trial_id] = TrialState.FAIL
+                self.told.add(trial_id)
 
         def _tell(self, trial_id: str, result: dict[str, Any], error: bool) -> None:
             ot_trial = self.record_rung(trial_id, result) if result else self._ot_trials[trial_id]
@@ -213,23 +211,19 @@ def _searcher_class() -> type:
                 ot_trial.set_user_attr("prune_reason", self.pruned[trial_id])
                 ot_trial.set_user_attr("rss_mb", result.get("rss_mb"))
                 study.tell(ot_trial, state=TrialState.PRUNED)
-                state = TrialState.PRUNED
             elif result.get("fail_reason") or error:
                 reason = result.get("fail_reason") or self.errors.get(trial_id) or "its Ray worker failed"
                 ot_trial.set_user_attr("fail_reason", reason)
                 study.tell(ot_trial, state=TrialState.FAIL)
-                state = TrialState.FAIL
             elif result.get("final") == 1:
                 tell_complete(study, ot_trial, space, float(result["val_accuracy"]), float(result["energy_uj"]),
                               json.loads(result["energy_report"]), result.get("rss_mb"))
-                state = TrialState.COMPLETE
             else:
                 # Stopped before its last rung by something other than our pruner (the driver is shutting
                 # down): not a result at any fidelity. Failed without a reason (not counted) and re-queued.
                 study.tell(ot_trial, state=TrialState.FAIL)
                 retry_stale(study, ot_trial)
-                state = TrialState.FAIL
-            self.told[trial_id] = state
+            self.told.add(trial_id)
 
         def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
             """Nothing to save: the study's storage is the search state, and resuming reads it."""

@@ -32,6 +32,10 @@ class TrialFailure(SnnasError):
     """A trial that failed on its own (non-finite loss, time limit, out of memory): recorded with the reason."""
 
 
+RUNG_SUMMARY_KEYS = ("rung", "epochs", "fraction", "T", "train_images", "train_loss", "val_accuracy", "energy_uj",
+                     "seconds")  # what a trial records per rung (``rung<k>`` attribute), whichever backend ran it
+
+
 @dataclass
 class RungResult:
     """What one rung produced."""
@@ -48,9 +52,7 @@ class RungResult:
     T: int | None = None  # timesteps this rung ran (the trial's own T unless the rung sets fewer)
 
     def summary(self) -> dict[str, float | int]:
-        return {"rung": self.rung, "epochs": self.epochs, "fraction": self.fraction, "T": self.T,
-                "train_images": self.train_images, "train_loss": self.train_loss,
-                "val_accuracy": self.val_accuracy, "energy_uj": self.energy_uj, "seconds": self.seconds}
+        return {k: getattr(self, k) for k in RUNG_SUMMARY_KEYS}
 
 
 def pick_device(device: str | None = None) -> torch.device:
