@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from snnas.models import zoo as _zoo  # noqa: F401  (registers the built-in models)
+from snnas.models._neurons import LIF, compile_neurons
 from snnas.models._registry import (
     ModelEntry,
     count_params,
@@ -19,5 +20,6 @@ from snnas.models.tokenizer import GLSPS, SPS
 
 __all__ = [
     "ModelEntry", "count_params", "create_model", "get_config", "get_entry", "list_models", "register_model",
+    "LIF", "compile_neurons",
     "SpikingAttention", "SSA", "SDSA", "SSSA", "SaccadicNeuron", "MLP", "Block", "SNNViT", "SPS", "GLSPS",
 ]

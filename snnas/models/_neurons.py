@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import warnings
 
 import torch
-from spikingjelly.activation_based import neuron, surrogate
+from spikingjelly.activation_based import functional, neuron, surrogate
 from torch import nn
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from snnas.config import ArchConfig
 
 # spikingjelly registers its kernels as triton ops; CPU torch has no triton and logs a harmless warning.
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
-_SURROGATES = {
+_SURROGATES: dict[str, type[surrogate.SurrogateFunctionBase]] = {
     "atan": surrogate.ATan,
     "sigmoid": surrogate.Sigmoid,
     "rect": surrogate.Rect,
@@ -27,9 +31,70 @@ def make_surrogate(name: str) -> surrogate.SurrogateFunctionBase:
     return _SURROGATES[name]()
 
 
+_COMPILE = {"on": os.environ.get("SNNAS_COMPILE_NEURONS", "0") == "1"}
+
+
+def compile_neurons(on: bool | None = None) -> bool:
+    """Switch the fused CPU neuron kernels on or off for this process (``None``: just ask); returns the state.
+
+    spikingjelly 2.0 runs its LIF op on CPU as a Python loop over T of several element-wise ops (forward)
+    and a second loop (backward). Switched on, every LIF in every snnas model calls one
+    ``torch.compile(dynamic=True)`` wrapper of spikingjelly's own ``lif_multi_step`` op, which inductor fuses
+    into one C++ loop per direction. It is compiled once per process for each (T, tensor rank, grad mode)
+    and shared by every layer and architecture: tau and the threshold are symbolic, shapes are dynamic.
+    It needs a C++ compiler; the first compilation takes tens of seconds (less with inductor's on-disk
+    cache), so it pays off over a search, not a single short run. CUDA keeps spikingjelly's own kernels,
+    and an energy count (a dispatch mode is active) runs the eager op so that every op is seen.
+    """
+    if on is not None:
+        _COMPILE["on"] = bool(on)
+    return _COMPILE["on"]
+
+
+@functools.cache
+def _compiled_lif(surrogate_type: type[surrogate.SurrogateFunctionBase], alpha: float):  # noqa: ANN202
+    import torch._dynamo
+
+    torch._dynamo.config.specialize_float = False  # tau differs per trial: a symbol, not a recompile
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    sg = surrogate_type(alpha=alpha)
+
+    def lif_seq(x: torch.Tensor, v: torch.Tensor, tau: float, v_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+        s, v_last, _ = functional.lif_multi_step(x, v, tau, True, v_threshold, 0.0, sg, True, False)
+        return s, v_last
+
+    return torch.compile(lif_seq, dynamic=True)
+
+
+class LIF(neuron.LIFNode):
+    """spikingjelly's ``LIFNode`` (multi-step, hard reset to 0, detached reset) with an optional fused CPU path.
+
+    Numerically the same neuron either way: the fused path runs spikingjelly's ``lif_multi_step`` op
+    through ``torch.compile`` (see :func:`compile_neurons`).
+    """
+
+    def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ANN002, ANN003
+        if (not _COMPILE["on"] or x_seq.device.type != "cpu" or _get_current_dispatch_mode() is not None
+                or self.store_v_seq):
+            return super().multi_step_forward(x_seq, *args, **kwargs)
+        (v,) = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
+        fn = _compiled_lif(type(self.surrogate_function), float(self.surrogate_function.alpha))
+        try:
+            spikes, self._memories["v"] = fn(x_seq, v, self.tau, self.v_threshold)
+        except Exception as e:
+            if not type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                raise
+            # no working compiler toolchain after all: say so once and carry on with spikingjelly's eager op
+            _COMPILE["on"] = False
+            warnings.warn(f"fused neuron kernels unavailable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                          "running spikingjelly's eager LIF", RuntimeWarning, stacklevel=2)
+            return super().multi_step_forward(x_seq, *args, **kwargs)
+        return spikes
+
+
 def make_lif(cfg: ArchConfig, v_threshold: float | None = None) -> nn.Module:
     """A multi-step spikingjelly LIF node (hard reset to 0, detached reset), as in the Spikformer lineage."""
-    return neuron.LIFNode(
+    return LIF(
         tau=float(cfg.neuron_tau),
         v_threshold=float(cfg.neuron_vth if v_threshold is None else v_threshold),
         surrogate_function=make_surrogate(cfg.surrogate),

@@ -26,6 +26,13 @@ class ConvBN(nn.Module):
         self.bn = nn.BatchNorm2d(c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 1 and x.stride(0) == 0 and torch.is_grad_enabled():
+            # Direct encoding while training: the T frames are one image repeated (an expanded view), so
+            # Conv-BN runs once and is expanded. BN's batch statistics are those of the repeated batch, and
+            # autograd sums the T gradients, as before. Inference and energy counting (no grad) still run all T
+            # frames, so the counted encoding ops are unchanged.
+            y = self.bn(self.conv(x[0]))
+            return y.unsqueeze(0).expand(x.shape[0], *y.shape)
         y = self.bn(self.conv(x.flatten(0, 1)))
         return y.reshape(*x.shape[:2], *y.shape[1:])
 

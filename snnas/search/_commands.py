@@ -34,6 +34,9 @@ def search_command(
                                                      "(default 0.25 when the cluster has GPUs, else 0)"),
     max_concurrent: int | None = typer.Option(None, "--max-concurrent", min=1,
                                               help="ray: trials at once (default: what the resources fit)"),
+    compile_neurons: str = typer.Option("auto", "--compile-neurons",
+                                        help="fuse the CPU neuron loops with torch.compile: on, off, or auto "
+                                             "(on when each worker runs >= 50 trials and a C++ compiler exists)"),
 ) -> None:
     """Multi-objective architecture search (accuracy vs energy) with Pareto successive-halving pruning."""
     from snnas.search import SAMPLERS, SearchOptions, search
@@ -52,7 +55,8 @@ def search_command(
     opts = SearchOptions(space=space, budget=budget, dataset=dataset, data_dir=data_dir, sampler=sampler,
                          storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
                          prune=not no_prune, backend=backend, address=address, cpus_per_trial=cpus_per_trial,
-                         gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent)
+                         gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
+                         compile_neurons=compile_neurons)
     search(opts, quiet=quiet)
 
 
@@ -64,6 +68,7 @@ def trial_command(
     dataset: str | None = typer.Option(None, "--dataset"),
     data_dir: str | None = typer.Option(None, "--data-dir"),
     device: str | None = typer.Option(None, "--device"),
+    compile_neurons: str = typer.Option("off", "--compile-neurons", help="on or off (as the search ran it)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Re-run one trial (every rung, no pruning) from its recorded parameters and seed."""
@@ -77,7 +82,9 @@ def trial_command(
     if not isinstance(values, dict):
         raise SnnasError("--params must be a JSON object of knob values")
     cfg = sp.config_from_params(values, dataset)
-    trainer = ProxyTrainer(sp, dataset, data_dir, device, data_seed=data_seed)
+    if compile_neurons not in ("on", "off"):
+        raise SnnasError(f"--compile-neurons must be on or off (got {compile_neurons!r})")
+    trainer = ProxyTrainer(sp, dataset, data_dir, device, data_seed=data_seed, compile_neurons=compile_neurons == "on")
     rungs = []
     result = trainer.run(cfg, seed, lambda r: rungs.append(r.summary()))
     out = {"arch_id": cfg.id, "config": cfg.to_dict(), "seed": seed, "rungs": rungs,

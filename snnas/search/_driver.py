@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import shlex
+import shutil
 import socket
 import threading
 import time
@@ -77,6 +78,7 @@ class SearchOptions:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | None = None  # ray: None = 0.25 when the cluster has GPUs, else 0
     max_concurrent: int | None = None  # ray: None = as many trials as the cluster's resources fit
+    compile_neurons: str = "auto"  # on, off, or auto: on when each worker runs >= COMPILE_MIN_TRIALS trials
 
     def resolved(self, space: SearchSpace) -> SearchOptions:
         dataset = self.dataset or space.dataset
@@ -84,7 +86,28 @@ class SearchOptions:
         storage = self.storage or f"sqlite:///{Path(self.studies_dir) / (study + '.db')}"
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
         return SearchOptions(**{**self.__dict__, "dataset": dataset, "study": study, "storage": storage,
-                                "threads": threads})
+                                "threads": threads, "compile_neurons": self._compile_choice()})
+
+    def _compile_choice(self) -> str:
+        if self.compile_neurons not in ("auto", "on", "off"):
+            raise SnnasError(f"--compile-neurons must be auto, on or off (got {self.compile_neurons!r})")
+        if self.compile_neurons != "auto":
+            return self.compile_neurons
+        if self.device == "cuda" or not cpp_compiler():
+            return "off"  # CUDA keeps spikingjelly's kernels; no compiler, no fused CPU kernel
+        parallel = self.workers if self.backend == "optuna" else (self.max_concurrent or os.cpu_count() or 1)
+        return "on" if self.budget / max(1, parallel) >= COMPILE_MIN_TRIALS else "off"
+
+
+COMPILE_MIN_TRIALS = 50  # trials per worker from which compiling the neurons (~25-130 s) pays for itself
+
+
+def cpp_compiler() -> str | None:
+    """The C++ compiler torch's inductor would use ($CXX, else g++ or clang++), or None."""
+    for name in (os.environ.get("CXX"), "g++", "clang++"):
+        if name and shutil.which(name):
+            return name
+    return None
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -207,6 +230,8 @@ def _rerun_command(opts: SearchOptions, params: dict[str, Any], seed: int) -> st
             "--data-seed", str(opts.seed), "--params", json.dumps(params, sort_keys=True)]
     if opts.data_dir:
         args += ["--data-dir", opts.data_dir]
+    if opts.compile_neurons == "on":
+        args += ["--compile-neurons", "on"]  # fused kernels may round the last bit differently: rerun alike
     return shlex.join(args)
 
 
@@ -267,6 +292,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
     trial.set_user_attr("device", str(trainer.device))
     trial.set_user_attr("pid", os.getpid())
     trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("neurons", trainer.neurons)
     if infeasible:
         trial.set_user_attr("prune_reason", infeasible)
         study.tell(trial, state=TrialState.PRUNED)
@@ -303,7 +329,8 @@ def failure_reason(e: BaseException) -> str:
 def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadline: float | None = None) -> None:
     """Claim and run trials until the study holds ``opts.budget`` finished trials (or the deadline passes)."""
     study = open_study(opts, space, seed_offset=worker)
-    trainer = ProxyTrainer(space, opts.dataset, opts.data_dir, opts.device, opts.threads, data_seed=opts.seed)
+    trainer = ProxyTrainer(space, opts.dataset, opts.data_dir, opts.device, opts.threads, data_seed=opts.seed,
+                           compile_neurons=opts.compile_neurons == "on")
     lock = Path(opts.studies_dir) / f".{opts.study}.lock"
     while deadline is None or time.time() < deadline:
         trial = claim(study, opts.budget, lock)

@@ -84,6 +84,7 @@ class _Job:
     data_seed: int
     device: str | None
     threads: int
+    compile_neurons: bool = False
 
 
 def _nan_result(**extra: Any) -> dict[str, Any]:
@@ -107,17 +108,19 @@ def run_trial(config: dict[str, Any], job: _Job) -> None:
     params = {k: v for k, v in config.items() if k not in (TRIAL_KEY, SEED_KEY)}
     where = {"pid": os.getpid(), "host": socket.gethostname()}
     try:
-        key = (job.space.source, job.dataset, job.data_dir, job.data_seed, job.device, job.threads)
+        key = (job.space.source, job.dataset, job.data_dir, job.data_seed, job.device, job.threads,
+               job.compile_neurons)
         if key not in _TRAINERS:  # Tune reuses this process for the next trial: load the dataset once
             _TRAINERS.clear()
             _TRAINERS[key] = ProxyTrainer(job.space, job.dataset, job.data_dir, job.device, job.threads,
-                                          data_seed=job.data_seed)
+                                          data_seed=job.data_seed, compile_neurons=job.compile_neurons)
         trainer = _TRAINERS[key]
         cfg = job.space.config_from_params(params, job.dataset)
     except Exception as e:  # noqa: BLE001 - e.g. the dataset is missing on this node
         tune.report(_nan_result(final=0, fail_reason=failure_reason(e), **where))
         return
     where["device"] = str(trainer.device)
+    where["neurons"] = trainer.neurons
     last = len(job.space.rungs) - 1
 
     def on_rung(r: Any) -> None:
@@ -185,7 +188,7 @@ def _searcher_class() -> type:
             ot_trial = self._ot_trials[trial_id]
             if "rung" in result and not result.get("fail_reason"):
                 ot_trial.set_user_attr(f"rung{int(result['rung'])}", {k: result[k] for k in RUNG_SUMMARY_KEYS})
-            for key in ("device", "pid", "host"):
+            for key in ("device", "pid", "host", "neurons"):
                 if key in result and ot_trial.user_attrs.get(key) != result[key]:
                     ot_trial.set_user_attr(key, result[key])
             return ot_trial
@@ -394,7 +397,7 @@ class RayRunner:
 
         opts = self.opts
         job = _Job(self.space, opts.dataset, str(Path(opts.data_dir).resolve()) if opts.data_dir else None,
-                   opts.seed, opts.device, max(1, math.ceil(opts.cpus_per_trial)))
+                   opts.seed, opts.device, max(1, math.ceil(opts.cpus_per_trial)), opts.compile_neurons == "on")
         trainable = tune.with_resources(tune.with_parameters(run_trial, job=job),
                                         {"cpu": opts.cpus_per_trial, "gpu": self.gpus_per_trial})
         tuner = tune.Tuner(

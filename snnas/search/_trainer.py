@@ -23,6 +23,7 @@ from snnas.data import TensorDataset, create_dataset, get_entry
 from snnas.data._tensor import FrameFileDataset, SnnasDataset
 from snnas.energy import EnergyReport, estimate
 from snnas.errors import SnnasError
+from snnas.models import compile_neurons as _compile_neurons
 from snnas.models import create_model
 
 __all__ = ["RungResult", "TrialFailure", "ProxyTrainer", "pick_device"]
@@ -99,7 +100,8 @@ class ProxyTrainer:
     """
 
     def __init__(self, space, dataset: str | None = None, data_dir: str | None = None,  # noqa: ANN001
-                 device: str | None = None, threads: int | None = None, data_seed: int = 0) -> None:
+                 device: str | None = None, threads: int | None = None, data_seed: int = 0,
+                 compile_neurons: bool = False) -> None:
         self.space = space
         self.dataset = dataset or space.dataset
         per_rung_T = [i for i, r in enumerate(space.rungs) if r.T is not None]
@@ -116,6 +118,13 @@ class ProxyTrainer:
         self._cache: dict[int | None, tuple[SnnasDataset, SnnasDataset, list[np.ndarray]]] = {}
         self.event = get_entry(self.dataset).kind == "event"
         self._splits(probe.T)  # load now: a missing dataset fails the search before any trial starts
+        _compile_neurons(compile_neurons)
+        gc.freeze()  # the dataset, modules and imports stay: the per-trial collection below skips them
+
+    @property
+    def neurons(self) -> str:
+        """How the LIF neurons run: ``compiled`` (fused CPU kernels) or ``eager`` (spikingjelly's own path)."""
+        return "compiled" if _compile_neurons() and self.device.type == "cpu" else "eager"
 
     def _splits(self, T: int) -> tuple[SnnasDataset, SnnasDataset, list[np.ndarray]]:
         """(training part, validation split, per-class order of the training part), per T for event data."""
