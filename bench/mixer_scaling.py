@@ -11,18 +11,14 @@ growth ratio near 4 for each 4x step in N; a quadratic one near 16.
 from __future__ import annotations
 
 import argparse
-import logging
 
+import _common
 import torch
-from rich.console import Console
-from rich.table import Table
 from spikingjelly.activation_based import functional
 from torch.utils import benchmark
 
 from snnas import ArchConfig
 from snnas.models import SDSA, SSA, SSSA
-
-logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
 MIXERS = {
     "sssa-v2": (SSSA, {"attention": "sssa", "sssa_version": "v2"}),
@@ -68,18 +64,21 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    table = Table(title=f"token-mixer time (ms), D={args.dim}, h={args.heads}, T={args.T}, B={args.batch}, "
-                        f"{'fwd+bwd' if args.backward else 'fwd'}, {args.threads} threads")
-    table.add_column("mixer")
-    for n in args.tokens:
-        table.add_column(f"N={n}", justify="right")
-    for a, b in zip(args.tokens, args.tokens[1:], strict=False):
-        table.add_column(f"x{b // a} N: ratio", justify="right")
+    rows = []
     for name in MIXERS:
         times = [time_mixer(name, n, args) for n in args.tokens]
-        ratios = [f"{b / a:.1f}" for a, b in zip(times, times[1:], strict=False)]
-        table.add_row(name, *(f"{t * 1e3:.2f}" for t in times), *ratios)
-    Console(width=140).print(table)
+        rows.append({"mixer": name, "ms": dict(zip(args.tokens, (t * 1e3 for t in times), strict=True)),
+                     "growth": [b / a for a, b in zip(times, times[1:], strict=False)]})
+    _common.table(f"token-mixer time (ms), D={args.dim}, h={args.heads}, T={args.T}, B={args.batch}, "
+                  f"{'fwd+bwd' if args.backward else 'fwd'}, {args.threads} threads",
+                  ["mixer", *(f"N={n}" for n in args.tokens),
+                   *(f"x{b // a} N: ratio" for a, b in zip(args.tokens, args.tokens[1:], strict=False))],
+                  [[r["mixer"], *r["ms"].values(), *r["growth"]] for r in rows])
+    g = {r["mixer"]: r["growth"][-1] for r in rows}
+    _common.record("mixer_scaling", args, rows,
+                   f"growth of the last {args.tokens[-1] // args.tokens[-2]}x step in N: "
+                   + ", ".join(f"{k} {v:.1f}x" for k, v in g.items())
+                   + " (linear ~ the step, quadratic ~ its square)")
 
 
 if __name__ == "__main__":
