@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--space", default="edge_small")
     p.add_argument("--budget", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--name", default="main_job", help="JSON record name in reports/bench/")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `snnas search` arguments")
     a = p.parse_args()
     work = Path(a.workdir)
@@ -62,7 +63,7 @@ def main() -> None:
                   ["command", "wall", "complete/pruned/failed", "front", "HV", "mean trial s", "neurons"],
                   [[row["command"], f"{wall / 60:.1f} min", f"{states['COMPLETE']}/{states['PRUNED']}/{states['FAIL']}",
                     len(front), row["hypervolume"], row["trial_s_mean"], dict(neurons)]])
-    _common.record("main_job", a, [row],
+    _common.record(a.name, a, [row],
                    f"the main job took {wall / 60:.1f} minutes for {a.budget} trials "
                    f"(goal <= 15: {'met' if wall <= 900 else 'missed'})",
                    goals={"main_job_minutes": {"goal": "<= 15", "value": wall / 60, "met": wall <= 900}})

@@ -94,7 +94,8 @@ def main() -> None:
     p.add_argument("--ref-scale", type=float, default=10.0, help="reference = this many times rung 1's images")
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--compile-neurons", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--compile-neurons", action=argparse.BooleanOptionalAction, default=False,
+                   help="train with fused CPU neurons (off: as searches run by default)")
     a = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     archs = sample(a.space, a.archs, a.seed)

@@ -40,8 +40,9 @@ METHODS = {  # name: extra `snnas search` arguments
 
 def run(method: str, seed: int, a: argparse.Namespace, folder: Path) -> dict:
     cmd = [sys.executable, "-m", "snnas", "search", "--space", a.space, "--budget", str(a.budget), "--seed", str(seed),
-           "--workers", str(a.workers), "--study", "s", "--quiet", "--compile-neurons", a.compile_neurons,
-           *METHODS[method]]
+           "--workers", str(a.workers), "--study", "s", "--quiet", *METHODS[method]]
+    if a.compile_neurons:
+        cmd += ["--compile-neurons", "on"]
     t0 = time.time()
     r = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     wall = time.time() - t0
@@ -80,7 +81,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--ref-energy", type=float, default=None, help="uJ; default 1.01 x the largest completed energy")
-    p.add_argument("--compile-neurons", default="auto", choices=["auto", "on", "off"])
+    p.add_argument("--compile-neurons", action="store_true", help="search with fused CPU neurons")
     a = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     runs = []

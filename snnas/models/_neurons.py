@@ -8,7 +8,7 @@ import os
 import warnings
 
 import torch
-from spikingjelly.activation_based import functional, neuron, surrogate
+from spikingjelly.activation_based import neuron, surrogate
 from torch import nn
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
@@ -39,9 +39,10 @@ def compile_neurons(on: bool | None = None) -> bool:
 
     spikingjelly 2.0 runs its LIF op on CPU as a Python loop over T of several element-wise ops (forward)
     and a second loop (backward). Switched on, every LIF in every snnas model calls one
-    ``torch.compile(dynamic=True)`` wrapper of spikingjelly's own ``lif_multi_step`` op, which inductor fuses
-    into one C++ loop per direction. It is compiled once per process for each (T, tensor rank, grad mode)
-    and shared by every layer and architecture: tau and the threshold are symbolic, shapes are dynamic.
+    ``torch.compile(dynamic=True)`` wrapper of spikingjelly's own multi-step LIF (its reference
+    ``multi_step`` with its surrogate function), which inductor fuses into one C++ kernel per direction. It
+    is compiled once per process for each (T, tensor rank, grad mode) and shared by every layer and
+    architecture: tau and the threshold are tensor inputs and shapes are dynamic, so nothing recompiles.
     It needs a C++ compiler; the first compilation takes tens of seconds (less with inductor's on-disk
     cache), so it pays off over a search, not a single short run. CUDA keeps spikingjelly's own kernels,
     and an energy count (a dispatch mode is active) runs the eager op so that every op is seen.
@@ -54,16 +55,22 @@ def compile_neurons(on: bool | None = None) -> bool:
 @functools.cache
 def _compiled_lif(surrogate_type: type[surrogate.SurrogateFunctionBase], alpha: float):  # noqa: ANN202
     import torch._dynamo
+    from spikingjelly._ops.lif import reference
+    from spikingjelly._ops.surrogate import _surrogate_spec
 
-    torch._dynamo.config.specialize_float = False  # tau differs per trial: a symbol, not a recompile
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-    sg = surrogate_type(alpha=alpha)
+    surrogate_id, sg_alpha = _surrogate_spec(surrogate_type(alpha=alpha))
 
-    def lif_seq(x: torch.Tensor, v: torch.Tensor, tau: float, v_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-        s, v_last, _ = functional.lif_multi_step(x, v, tau, True, v_threshold, 0.0, sg, True, False)
+    def lif_seq(x: torch.Tensor, v: torch.Tensor, tau: torch.Tensor, v_threshold: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        # The body of spikingjelly's CPU LIF op (charge, surrogate spike, hard reset to 0 with the reset
+        # detached), traced by dynamo. tau and the threshold are 0-d tensors, i.e. graph inputs: floats would
+        # be burnt into the kernel, and every new neuron_tau of a search would compile again.
+        s, v_last, _ = reference._forward_impl(x, v, tau, True, v_threshold, 0.0, True, sg_alpha, False, surrogate_id)
         return s, v_last
 
-    return torch.compile(lif_seq, dynamic=True)
+    # floats stay constants (alpha is one): a symbolic float saved on the surrogate's autograd ctx breaks tracing
+    return torch._dynamo.config.patch(specialize_float=True)(torch.compile(lif_seq, dynamic=True))
 
 
 class LIF(neuron.LIFNode):
@@ -80,11 +87,10 @@ class LIF(neuron.LIFNode):
         (v,) = self.materialize_states((x_seq,), tuple(self._memories.values()), "m")
         fn = _compiled_lif(type(self.surrogate_function), float(self.surrogate_function.alpha))
         try:
-            spikes, self._memories["v"] = fn(x_seq, v, self.tau, self.v_threshold)
-        except Exception as e:
-            if not type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                raise
-            # no working compiler toolchain after all: say so once and carry on with spikingjelly's eager op
+            spikes, self._memories["v"] = fn(x_seq, v, torch.tensor(self.tau, dtype=x_seq.dtype),
+                                             torch.tensor(self.v_threshold, dtype=x_seq.dtype))
+        except Exception as e:  # noqa: BLE001 - a genuine error raises again from the eager op below
+            # compiling failed (no working toolchain, a tracing gap): say so once, carry on with the eager op
             _COMPILE["on"] = False
             warnings.warn(f"fused neuron kernels unavailable ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                           "running spikingjelly's eager LIF", RuntimeWarning, stacklevel=2)

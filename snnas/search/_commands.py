@@ -34,9 +34,9 @@ def search_command(
                                                      "(default 0.25 when the cluster has GPUs, else 0)"),
     max_concurrent: int | None = typer.Option(None, "--max-concurrent", min=1,
                                               help="ray: trials at once (default: what the resources fit)"),
-    compile_neurons: str = typer.Option("auto", "--compile-neurons",
-                                        help="fuse the CPU neuron loops with torch.compile: on, off, or auto "
-                                             "(on when each worker runs >= 50 trials and a C++ compiler exists)"),
+    compile_neurons: str = typer.Option("off", "--compile-neurons",
+                                        help="on: fuse the CPU neuron loops with torch.compile (needs a C++ "
+                                             "compiler; ~1-2 min of compiling per worker; docs/benchmarks.md)"),
 ) -> None:
     """Multi-objective architecture search (accuracy vs energy) with Pareto successive-halving pruning."""
     from snnas.search import SAMPLERS, SearchOptions, search

@@ -78,7 +78,7 @@ class SearchOptions:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | None = None  # ray: None = 0.25 when the cluster has GPUs, else 0
     max_concurrent: int | None = None  # ray: None = as many trials as the cluster's resources fit
-    compile_neurons: str = "auto"  # on, off, or auto: on when each worker runs >= COMPILE_MIN_TRIALS trials
+    compile_neurons: str = "off"  # on: fused CPU neuron kernels (torch.compile); see docs/benchmarks.md
 
     def resolved(self, space: SearchSpace) -> SearchOptions:
         dataset = self.dataset or space.dataset
@@ -89,17 +89,11 @@ class SearchOptions:
                                 "threads": threads, "compile_neurons": self._compile_choice()})
 
     def _compile_choice(self) -> str:
-        if self.compile_neurons not in ("auto", "on", "off"):
-            raise SnnasError(f"--compile-neurons must be auto, on or off (got {self.compile_neurons!r})")
-        if self.compile_neurons != "auto":
-            return self.compile_neurons
-        if self.device == "cuda" or not cpp_compiler():
-            return "off"  # CUDA keeps spikingjelly's kernels; no compiler, no fused CPU kernel
-        parallel = self.workers if self.backend == "optuna" else (self.max_concurrent or os.cpu_count() or 1)
-        return "on" if self.budget / max(1, parallel) >= COMPILE_MIN_TRIALS else "off"
-
-
-COMPILE_MIN_TRIALS = 50  # trials per worker from which compiling the neurons (~25-130 s) pays for itself
+        if self.compile_neurons not in ("on", "off"):
+            raise SnnasError(f"--compile-neurons must be on or off (got {self.compile_neurons!r})")
+        if self.compile_neurons == "on" and self.device != "cuda" and not cpp_compiler():
+            raise SnnasError("--compile-neurons on needs a C++ compiler ($CXX, g++ or clang++) on PATH")
+        return self.compile_neurons
 
 
 def cpp_compiler() -> str | None:

@@ -119,6 +119,7 @@ class ProxyTrainer:
         self.event = get_entry(self.dataset).kind == "event"
         self._splits(probe.T)  # load now: a missing dataset fails the search before any trial starts
         _compile_neurons(compile_neurons)
+        gc.collect()
         gc.freeze()  # the dataset, modules and imports stay: the per-trial collection below skips them
 
     @property

@@ -1,7 +1,7 @@
 """The fused CPU neuron path (``compile_neurons``): same neuron as spikingjelly's eager op, and when it is used.
 
 Compiling takes tens of seconds per process, so the tests that compile are ``slow``-marked (run by
-``.ci/run``'s second pytest call); the rule that decides when a search compiles is tested without compiling.
+``.ci/run``'s second pytest call); the option's checks are tested without compiling.
 """
 
 from __future__ import annotations
@@ -16,25 +16,21 @@ import torch
 from spikingjelly.activation_based import functional, neuron
 
 from snnas import ArchConfig
+from snnas.errors import SnnasError
 from snnas.models import LIF, compile_neurons, create_model
 from snnas.search import SearchOptions
 from snnas.search.space import load_space
 
 
-def _choice(monkeypatch: pytest.MonkeyPatch, compiler: bool, **kw) -> str:  # noqa: ANN003
-    if not compiler:
-        monkeypatch.delenv("CXX", raising=False)
-        monkeypatch.setenv("PATH", "/nonexistent")
-    return SearchOptions(space="edge_small", **kw).resolved(load_space("edge_small")).compile_neurons
-
-
-def test_auto_compiles_only_when_it_pays_and_can(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _choice(monkeypatch, True, budget=200, workers=2) == "on"  # the main job: 100 trials per worker
-    assert _choice(monkeypatch, True, budget=40, workers=2) == "off"  # 20 per worker: compiling would not pay
-    assert _choice(monkeypatch, True, budget=200, workers=2, device="cuda") == "off"  # spikingjelly's CUDA kernels
-    assert _choice(monkeypatch, True, budget=8, compile_neurons="on") == "on"  # asked for: obeyed
-    assert _choice(monkeypatch, True, budget=900, compile_neurons="off") == "off"
-    assert _choice(monkeypatch, False, budget=200, workers=2) == "off"  # no C++ compiler on PATH
+def test_compile_choice_is_checked_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    sp = load_space("edge_small")
+    assert SearchOptions(space="edge_small").resolved(sp).compile_neurons == "off"  # the default
+    assert SearchOptions(space="edge_small", compile_neurons="on").resolved(sp).compile_neurons == "on"
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SnnasError, match="needs a C\\+\\+ compiler"):
+        SearchOptions(space="edge_small", compile_neurons="on").resolved(sp)
+    assert SearchOptions(space="edge_small", compile_neurons="on", device="cuda").resolved(sp).compile_neurons == "on"
 
 
 def test_unknown_compile_choice_is_one_line_error() -> None:
@@ -42,7 +38,7 @@ def test_unknown_compile_choice_is_one_line_error() -> None:
                         "--compile-neurons", "maybe"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
-    assert "--compile-neurons must be auto, on or off" in r.stderr
+    assert "--compile-neurons must be on or off" in r.stderr
 
 
 def test_models_build_spikingjelly_lif_nodes() -> None:

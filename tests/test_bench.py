@@ -1,0 +1,85 @@
+"""Every bench script runs from the installed package with one command and writes its JSON record.
+
+Tiny arguments (edge_tiny, a few trials, one seed) so that the scripts cannot rot unnoticed; the numbers
+themselves are measured by running the scripts with their defaults (docs/benchmarks.md), never asserted
+here. ``slow``-marked: ``.ci/run`` runs them in its second pytest call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _run(tmp_path: Path, script: str, *args: str) -> dict:
+    env = {**os.environ, "SNNAS_BENCH_DIR": str(tmp_path / "out")}
+    r = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "summary: " in r.stdout
+    return r
+
+
+def _record(tmp_path: Path, name: str) -> dict:
+    data = json.loads((tmp_path / "out" / f"{name}.json").read_text())
+    assert data["bench"] == name and data["rows"] and data["summary"]
+    assert data["machine"]["cores"] >= 1 and data["machine"]["torch"]
+    return data
+
+
+@pytest.mark.slow
+def test_throughput_and_mixer_scaling(tmp_path: Path) -> None:
+    _run(tmp_path, "throughput.py", "--rounds", "1", "--steps", "2", "--dim", "16", "--no-fused")
+    data = _record(tmp_path, "throughput")
+    assert [r["model"] for r in data["rows"]] == ["snnas sssa", "snnas ssa", "spikingjelly Spikformer"]
+    assert all(r["train_img_s"] > 0 for r in data["rows"]) and data["rows"][2]["train_ratio"] == 1
+    assert data["rows"][1]["params"] == data["rows"][2]["params"]  # our SSA model is Spikformer's size exactly
+    _run(tmp_path, "mixer_scaling.py", "--tokens", "16", "64", "--min-time", "0.01", "--dim", "32")
+    assert {r["mixer"] for r in _record(tmp_path, "mixer_scaling")["rows"]} == {"sssa-v2", "sssa-v1", "ssa", "sdsa"}
+
+
+@pytest.mark.slow
+def test_search_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
+    _run(tmp_path, "search_efficiency.py", "--space", "edge_tiny", "--budget", "3", "--seeds", "0", "--workers", "1",
+         "--methods", "random", "nsga2", "nsga2, no pruning")
+    eff = _record(tmp_path, "search_efficiency")
+    assert [r["method"] for r in eff["rows"]] == ["random", "nsga2", "nsga2, no pruning"]
+    assert next(r for r in eff["rows"] if r["method"] == "random")["hv_vs_random"] == pytest.approx(1.0)
+    assert set(eff["goals"]) == {"nsga2_hv_vs_random", "nsga2_fraction_to_random_final", "pruning_speedup_to_80pct_hv"}
+    _run(tmp_path, "main_job.py", "--space", "edge_tiny", "--budget", "3", "--workers", "1", "--workdir",
+         str(tmp_path / "mj"))
+    job = _record(tmp_path, "main_job")["rows"][0]
+    assert sum(job["states"].values()) == 3 and job["command"].startswith("snnas search --space edge_tiny")
+    _run(tmp_path, "memory.py", "--study-db", job["study_db"])
+    mem = _record(tmp_path, "memory")["rows"]
+    assert sum(r["trials"] for r in mem) >= 2 and all(r["peak_mb"] > 50 for r in mem)
+
+
+@pytest.mark.slow
+def test_trial_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
+    _run(tmp_path, "energy_overhead.py", "--space", "edge_tiny", "--archs", "1")
+    row = _record(tmp_path, "energy_overhead")["rows"][0]
+    assert 0 < row["energy_s"] < row["trial_s"]
+    _run(tmp_path, "proxy_fidelity.py", "--space", "edge_tiny", "--archs", "3", "--ref-scale", "1", "--procs", "1")
+    pf = _record(tmp_path, "proxy_fidelity")
+    assert len(pf["rows"]) == 3 and len({r["arch_id"] for r in pf["rows"]}) == 3
+    assert all(-1 <= t <= 1 for t in pf["taus"])
+
+
+def test_kendall_tau() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from proxy_fidelity import kendall_tau
+    finally:
+        sys.path.remove(str(BENCH))
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1
+    assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+    assert kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / (3 * 2) ** 0.5)  # tau-b with a tie
