@@ -71,6 +71,9 @@ def test_trial_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
     pf = _record(tmp_path, "proxy_fidelity")
     assert len(pf["rows"]) == 3 and len({r["arch_id"] for r in pf["rows"]}) == 3
     assert all(-1 <= t <= 1 for t in pf["taus"])
+    _run(tmp_path, "fused_neurons.py", "--space", "edge_tiny", "--archs", "1")
+    fused = _record(tmp_path, "fused_neurons")["rows"][0]
+    assert fused["eager_s"] > 0 and fused["fused_s"] > 0 and len(fused["eager_val"]) == len(fused["fused_val"])
 
 
 def test_kendall_tau() -> None:

@@ -8,8 +8,10 @@ it runs under bf16 autocast. A non-finite loss or an exceeded time limit fails t
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -251,7 +253,34 @@ class ProxyTrainer:
             gc.collect()
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+            _trim_heap()
         return result
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc only).
+
+    Every trial allocates differently shaped activations; glibc keeps the freed chunks fragmented in its
+    arenas, so a worker's resident memory crept up trial after trial (measured: 745 -> 889 MB over 40
+    edge_small trials, 870 -> 1415 MB over 107 trials of the main job). ``malloc_trim(0)`` after each trial
+    keeps it flat (419 -> 449 MB over the same 40 trials) for a few milliseconds.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():  # noqa: ANN202
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - musl and others lack it
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _load_libc()
 
 
 def _first(knob):  # noqa: ANN001, ANN202
