@@ -73,10 +73,12 @@ def main() -> None:
                     " ".join(f"{v:.3f}" for v in r["fused_val"])] for r in rows])
     e_all, f_all = sum(r["eager_s"] for r in rows), sum(r["fused_s"] for r in rows)
     e_w, f_w = sum(r["eager_s"] for r in warm), sum(r["fused_s"] for r in warm)
+    speedup = e_w / f_w if warm else None  # every trial was the first at its T: nothing ran compiled-and-warm
     _common.record("fused_neurons", a, rows,
                    f"all {len(rows)} trials: eager {e_all:.0f} s, fused {f_all:.0f} s (compiling included); the "
-                   f"{len(warm)} trials after each T's first: eager {e_w:.0f} s, fused {f_w:.0f} s "
-                   f"({e_w / f_w:.2f}x)", eager_total_s=e_all, fused_total_s=f_all, warm_speedup=e_w / f_w)
+                   f"{len(warm)} trials after each T's first: eager {e_w:.0f} s, fused {f_w:.0f} s"
+                   + (f" ({speedup:.2f}x)" if speedup else ""), eager_total_s=e_all, fused_total_s=f_all,
+                   warm_speedup=speedup)
 
 
 if __name__ == "__main__":
