@@ -74,8 +74,8 @@ def record(name: str, args: Any, rows: list[dict[str, Any]], summary: str, goals
     console.print(f"summary: {summary}")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / f"{name}.json"
-    data = {"bench": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join([sys.executable
-            and "python", *sys.argv]), "args": vars(args) if hasattr(args, "__dict__") else args,
+    data = {"bench": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(["python", *sys.argv]),
+            "args": vars(args) if hasattr(args, "__dict__") else args,
             "machine": machine(), "rows": rows, "summary": summary, "goals": goals or {}, **extra}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
