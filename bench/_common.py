@@ -19,6 +19,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from snnas._atomic import write_atomic
+
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,8 +79,6 @@ def record(name: str, args: Any, rows: list[dict[str, Any]], summary: str, goals
     data = {"bench": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(["python", *sys.argv]),
             "args": vars(args) if hasattr(args, "__dict__") else args,
             "machine": machine(), "rows": rows, "summary": summary, "goals": goals or {}, **extra}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
     console.print(f"[dim]wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}[/dim]")
     return path

@@ -40,6 +40,7 @@ from spikingjelly.activation_based.op_counter import DispatchCounterMode, MACCou
 from spikingjelly.activation_based.op_counter.base import BaseCounter, is_binary_tensor
 from torch import nn
 
+from snnas import _faults
 from snnas.models.sssa import SaccadicNeuron, Salience, TemporalMixing
 from snnas.models.tokenizer import MembraneSum
 
@@ -232,6 +233,7 @@ def count_ops(model: nn.Module, x: torch.Tensor, **forward_kwargs: object) -> tu
             functional.reset_net(model)
             with torch.no_grad(), DispatchCounterMode([sop_c, mac_c, ac_c]):
                 model(x, **forward_kwargs)
+                _faults.point("energy")
         finally:
             functional.reset_net(model)
             for p, g in grads.items():

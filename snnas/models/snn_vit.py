@@ -6,6 +6,7 @@ import torch
 from spikingjelly.activation_based import functional
 from torch import nn
 
+from snnas import _faults
 from snnas.config import ArchConfig
 from snnas.errors import SnnasError
 from snnas.models._neurons import LinearBNLIF
@@ -93,6 +94,7 @@ class SNNViT(nn.Module):
 
     def forward_features(self, x: torch.Tensor, T: int | None = None) -> torch.Tensor:
         """Spike tokens ``[T, B, N, D]`` after the last block."""
+        _faults.point("forward", x.device)
         functional.reset_net(self)
         return self.blocks(self.tokenizer(self.time_major(x, T)))
 

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from snnas.errors import SnnasError
+
 __all__ = ["build_report"]
 
 
@@ -29,20 +31,25 @@ def _clean(x: Any) -> Any:
 def build_report(study: str, storage: str | None = None, out: str | Path | None = None, png: bool = True,
                  studies_dir: str | Path = "studies", csv: bool = True) -> Path:
     """Write ``<out>/index.html`` (default ``reports/<study>/``), the PNGs and ``pareto.csv``; return the page."""
+    from snnas._atomic import write_atomic
     from snnas.report._data import gather  # heavy imports only when a report is built, not when the CLI loads
     from snnas.report._page import render_page
     from snnas.search._results import open_existing_study, pareto_frame
+    from snnas.search._storage import default_url
 
     s = open_existing_study(study, storage, studies_dir)
     folder = Path(out) if out else Path("reports") / study
-    folder.mkdir(parents=True, exist_ok=True)
-    data = _clean(gather(s, storage or f"sqlite:///{Path(studies_dir) / (study + '.db')}"))
-    page = folder / "index.html"
-    tmp = page.with_suffix(".html.tmp")
-    tmp.write_text(render_page(data), encoding="utf-8")
-    tmp.replace(page)  # a browser reloading mid-write never sees half a page
+    if folder.exists() and not folder.is_dir():
+        raise SnnasError(f"--out {folder}: a file is in the way; the report is a folder (index.html, PNGs, CSV)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SnnasError(f"cannot create the report folder {folder}: {e.strerror or e}") from None
+    data = _clean(gather(s, storage or default_url(studies_dir, study)))
+    # Atomic writes: a browser reloading mid-write, or a kill, never leaves half a page or half a CSV.
+    page = write_atomic(folder / "index.html", render_page(data))
     if csv:  # the search writes its own pareto.csv first (it must exist even if the report fails)
-        (folder / "pareto.csv").write_text(pareto_frame(s).to_csv(index=False))
+        write_atomic(folder / "pareto.csv", pareto_frame(s).to_csv(index=False))
     if png:
         from snnas.report._png import write_pngs
 

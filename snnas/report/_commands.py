@@ -39,9 +39,10 @@ def dashboard_command(
     import optuna_dashboard
 
     from snnas.search._results import open_existing_study
+    from snnas.search._storage import default_url
 
     s = open_existing_study(study, storage)  # one-line error for a missing or unreadable study
-    url = storage or f"sqlite:///studies/{study}.db"
+    url = storage or default_url("studies", study)
     with socket.socket() as probe:
         try:
             probe.bind((host, port))
@@ -50,6 +51,6 @@ def dashboard_command(
     Console().print(f"optuna-dashboard for study {s.study_name!r} ({url}) at http://{host}:{port}/dashboard/ "
                     "(Ctrl-C stops it)", highlight=False)
     try:
-        optuna_dashboard.run_server(url, host=host, port=port)
+        optuna_dashboard.run_server(s._storage, host=host, port=port)  # the storage snnas opened, journal too
     except KeyboardInterrupt:
         pass

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import typer
 from rich.console import Console
 
 from snnas.errors import SnnasError
+
+MAX_SEED = 2**31 - 1  # worker w samples with seed + w; numpy's generators take seeds below 2**32
 
 
 def search_command(
@@ -19,10 +22,13 @@ def search_command(
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///studies/<study>.db)"),
     study: str | None = typer.Option(None, "--study", help="study name (default <space>-<dataset>)"),
     workers: int = typer.Option(1, "--workers", min=1, help="worker processes on the same study"),
-    seed: int = typer.Option(0, "--seed", help="seed of the sampler, the data split and the trials"),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED,
+                             help="seed of the sampler, the data split and the trials"),
     timeout: float | None = typer.Option(None, "--timeout", help="stop starting trials after this many seconds"),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)"),
     no_prune: bool = typer.Option(False, "--no-prune", help="train every trial through every rung"),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="torch threads per worker (default: CPU cores / workers)"),
     quiet: bool = typer.Option(False, "--quiet", help="one line per finished trial, for logs"),
     backend: str = typer.Option("optuna", "--backend", help="optuna (local worker processes) or ray (Ray Tune)"),
     address: str | None = typer.Option(None, "--address",
@@ -43,6 +49,14 @@ def search_command(
 
     if sampler not in SAMPLERS:
         raise SnnasError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise SnnasError(f"--timeout must be a positive number of seconds (got {timeout:g})")
+    if device not in (None, "auto", "cpu", "cuda"):
+        raise SnnasError(f"--device must be cpu or cuda (got {device!r})")
+    if backend == "optuna":  # before any study is opened; a Ray trial may run on a node with a GPU
+        from snnas.search._trainer import pick_device
+
+        pick_device(device)
     if backend not in ("optuna", "ray"):
         raise SnnasError(f"unknown backend {backend!r}; choose optuna or ray")
     if backend == "ray" and workers != 1:
@@ -54,8 +68,8 @@ def search_command(
         raise SnnasError(f"{', '.join(given)} need --backend ray")
     opts = SearchOptions(space=space, budget=budget, dataset=dataset, data_dir=data_dir, sampler=sampler,
                          storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
-                         prune=not no_prune, backend=backend, address=address, cpus_per_trial=cpus_per_trial,
-                         gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
+                         prune=not no_prune, threads=threads, backend=backend, address=address,
+                         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
                          compile_neurons=compile_neurons)
     search(opts, quiet=quiet)
 
@@ -63,8 +77,9 @@ def search_command(
 def trial_command(
     space: str = typer.Option(..., "--space", help="space name or .toml file"),
     params: str = typer.Option(..., "--params", help="the trial's parameters as JSON"),
-    seed: int = typer.Option(0, "--seed", help="the trial's training seed"),
-    data_seed: int = typer.Option(0, "--data-seed", help="the search's --seed (it fixes the validation split)"),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="the trial's training seed"),
+    data_seed: int = typer.Option(0, "--data-seed", min=0, max=MAX_SEED,
+                                  help="the search's --seed (it fixes the validation split)"),
     dataset: str | None = typer.Option(None, "--dataset"),
     data_dir: str | None = typer.Option(None, "--data-dir"),
     device: str | None = typer.Option(None, "--device"),

@@ -24,7 +24,6 @@ import shutil
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,11 +33,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from snnas import _faults
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
-from snnas.errors import SnnasError
+from snnas.errors import SnnasError, first_line
 from snnas.models import count_params
 from snnas.search._pruner import pareto_keep
+from snnas.search._storage import HEARTBEAT_S, default_url, lock_path, open_storage
 from snnas.search._trainer import ProxyTrainer, RungResult, TrialFailure
 from snnas.search.space import SearchSpace
 
@@ -47,12 +48,7 @@ __all__ = ["SearchOptions", "SAMPLERS", "make_sampler", "open_study", "counts_to
 
 SAMPLERS = ("nsga2", "tpe", "gp", "random")
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
-HEARTBEAT_S, GRACE_S = 2, 8
 
-# We drive heartbeats ourselves (ask/tell has no Study.optimize loop) and rely on fail_stale_trials, which
-# Optuna still labels experimental; neither warning helps a user.
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 @dataclass
@@ -83,7 +79,7 @@ class SearchOptions:
     def resolved(self, space: SearchSpace) -> SearchOptions:
         dataset = self.dataset or space.dataset
         study = self.study or f"{space.name}-{dataset}"
-        storage = self.storage or f"sqlite:///{Path(self.studies_dir) / (study + '.db')}"
+        storage = self.storage or default_url(self.studies_dir, study)
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
         return SearchOptions(**{**self.__dict__, "dataset": dataset, "study": study, "storage": storage,
                                 "threads": threads, "compile_neurons": self._compile_choice()})
@@ -116,34 +112,47 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     raise SnnasError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 
 
-def retry_stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Optuna's heartbeat callback: a trial whose process died is re-run with its parameters and seed.
+def interrupted(t: FrozenTrial) -> bool:
+    """A trial whose process died: failed by the stale-trial check, with no recorded reason (not counted)."""
+    return t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs
 
-    A trial that died before its architecture was sampled (no parameters yet) has nothing to re-run: it stays
-    failed (uncounted) and the freed slot is sampled afresh.
+
+def planned_params(t: FrozenTrial) -> dict[str, Any]:
+    """The parameters a trial was to train: those it sampled, over those queued for it (a re-run's)."""
+    return {**t.system_attrs.get("fixed_params", {}), **t.params}
+
+
+def retry_stale(study: optuna.Study, trial: FrozenTrial, trials: list[FrozenTrial] | None = None) -> None:
+    """Re-run an interrupted trial once, with its parameters and seed (a no-op if it already has its re-run).
+
+    A trial that died before its architecture was sampled has nothing to re-run: it stays failed (uncounted)
+    and the freed slot is sampled afresh. A re-run that died before sampling still carries the queued
+    parameters of the trial it re-runs, and is re-run with them (found by the kill-anywhere suite: the
+    original's parameters were lost when its re-run was killed early).
     """
-    if not trial.params:
+    params = planned_params(trial)
+    if not params:
+        return
+    if any(t.user_attrs.get("retry_of") == trial.number for t in trials or study.get_trials(deepcopy=False)):
         return
     attrs = {"retry_of": trial.number}
     if "seed" in trial.user_attrs:
         attrs["seed"] = trial.user_attrs["seed"]
-    study.enqueue_trial(trial.params, user_attrs=attrs)
-
-
-def _storage(url: str) -> optuna.storages.BaseStorage:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    if url.split(":", 1)[0].split("+")[0] in ("sqlite", "postgresql", "mysql"):
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                          heartbeat_stale_trial_callback=retry_stale)
-    raise SnnasError(f"--storage must be an SQLAlchemy URL (sqlite:///..., postgresql://...), got {url!r}")
+    study.enqueue_trial(params, user_attrs=attrs)
 
 
 def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) -> optuna.Study:
     """Create or load the study; a study made for another space or dataset is refused, not mixed."""
-    study = optuna.create_study(study_name=opts.study, storage=_storage(opts.storage), directions=DIRECTIONS,
-                                sampler=make_sampler(opts.sampler, opts.seed + seed_offset), load_if_exists=True)
-    attrs = study.user_attrs
+    storage = open_storage(opts.storage, create=True)
+    try:
+        study = optuna.create_study(study_name=opts.study, storage=storage, directions=DIRECTIONS,
+                                    sampler=make_sampler(opts.sampler, opts.seed + seed_offset), load_if_exists=True)
+        attrs = study.user_attrs
+    except Exception as e:  # noqa: BLE001 - a damaged file or another program's database: refuse, touch nothing
+        raise SnnasError(f"cannot use {opts.storage} as this search's storage ({type(e).__name__}: "
+                         f"{first_line(e, 200)})") from None
+    if attrs and attrs.get("objectives") != ["val_accuracy", "energy_uj"]:
+        raise SnnasError(f"study {opts.study!r} in {opts.storage} was not made by snnas search; use another --study")
     if not attrs:
         study.set_user_attr("space", space.name)
         study.set_user_attr("space_definition", space.describe())
@@ -179,8 +188,14 @@ def locked(path: Path) -> Iterator[None]:
 def claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None | bool:
     """A new trial, ``None`` when the budget is met, or ``False`` to wait (slots held by running trials)."""
     with locked(lock):
-        optuna.storages.fail_stale_trials(study)  # dead processes' trials fail and are re-enqueued
+        optuna.storages.fail_stale_trials(study)  # dead processes' trials fail (no reason: not counted)
         trials = study.get_trials(deepcopy=False)
+        # Re-queue every interrupted trial that lacks its re-run. Done here, under the lock, rather than in the
+        # stale-trial callback: a process killed between failing a trial and queueing its re-run (two storage
+        # writes) would otherwise lose the re-run for good; this repairs it on the next claim.
+        for t in trials:
+            if interrupted(t):
+                retry_stale(study, t, trials)
         done = sum(counts_toward_budget(t) for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
         if done >= budget:
@@ -188,8 +203,9 @@ def claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None |
         if done + running >= budget:
             return False
         trial = study.ask()
-        # Beat at once, under the lock: Optuna only finds stale trials that have beaten, so a process killed
-        # before its first beat would otherwise leave a RUNNING trial that holds a budget slot forever.
+        _faults.point("ask")
+        # Beat at once, under the lock. A process killed before this first beat leaves a trial that never beat;
+        # the storage counts it stale GRACE_S after it started (``_storage._never_beat``).
         study._storage.record_heartbeat(trial._trial_id)
         return trial
 
@@ -241,9 +257,11 @@ def begin_trial(trial: optuna.Trial, space: SearchSpace, opts: SearchOptions) ->
     trial is pruned untrained, because it could never be on the front.
     """
     seed = trial_seed(opts, trial)
+    trial.set_user_attr("seed", seed)  # first: a trial killed while sampling is re-run with its seed too
     cfg = space.suggest(trial, opts.dataset)
+    _faults.point("sample")
     n_params = count_params(cfg)
-    for key, value in (("seed", seed), ("arch_id", cfg.id), ("config", cfg.to_dict()), ("params", n_params),
+    for key, value in (("arch_id", cfg.id), ("config", cfg.to_dict()), ("params", n_params),
                        ("versions", dict(package_versions("optuna"))), ("backend", opts.backend),
                        ("command", _rerun_command(opts, trial.params, seed))):
         trial.set_user_attr(key, value)
@@ -310,6 +328,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
         return
     except Exception as e:  # noqa: BLE001 - a failed trial (or a bug in it) is recorded, the search goes on
         trial.set_user_attr("fail_reason", failure_reason(e))
+        trial.set_user_attr("rss_mb", rss_mb())  # after the trainer freed the trial's memory: back to baseline?
         study.tell(trial, state=TrialState.FAIL)
         return
     tell_complete(study, trial, space, result.val_accuracy, result.energy_uj, result.report.to_dict(), rss_mb())
@@ -317,15 +336,21 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, space: SearchSpace, tra
 
 def failure_reason(e: BaseException) -> str:
     """One line for a failed trial: a :class:`TrialFailure` speaks for itself, anything else is named."""
-    return str(e) if isinstance(e, TrialFailure) else f"{type(e).__name__}: {e}"
+    return str(e) if isinstance(e, TrialFailure) else f"{type(e).__name__}: {first_line(e)}"
 
 
-def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadline: float | None = None) -> None:
+def make_trainer(opts: SearchOptions, space: SearchSpace) -> ProxyTrainer:
+    """The worker's trainer; it loads the dataset, so a missing or corrupt one fails here."""
+    return ProxyTrainer(space, opts.dataset, opts.data_dir, opts.device, opts.threads, data_seed=opts.seed,
+                        compile_neurons=opts.compile_neurons == "on")
+
+
+def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadline: float | None = None,
+               trainer: ProxyTrainer | None = None) -> None:
     """Claim and run trials until the study holds ``opts.budget`` finished trials (or the deadline passes)."""
+    trainer = trainer or make_trainer(opts, space)  # the data first: a corrupt dataset never opens the study
     study = open_study(opts, space, seed_offset=worker)
-    trainer = ProxyTrainer(space, opts.dataset, opts.data_dir, opts.device, opts.threads, data_seed=opts.seed,
-                           compile_neurons=opts.compile_neurons == "on")
-    lock = Path(opts.studies_dir) / f".{opts.study}.lock"
+    lock = lock_path(opts.storage, opts.studies_dir, opts.study)
     while deadline is None or time.time() < deadline:
         trial = claim(study, opts.budget, lock)
         if trial is None:

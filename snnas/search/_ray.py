@@ -47,6 +47,7 @@ from snnas.search._driver import (
     tell_complete,
 )
 from snnas.search._pruner import pareto_keep
+from snnas.search._storage import lock_path
 from snnas.search._trainer import RUNG_SUMMARY_KEYS
 from snnas.search.space import SearchSpace
 
@@ -149,7 +150,7 @@ def _searcher_class() -> type:
         def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions,
                      deadline: float | None) -> None:
             self._snnas_space, self._opts, self._deadline = space, opts, deadline
-            self._lock = Path(opts.studies_dir) / f".{opts.study}.lock"
+            self._lock = lock_path(opts.storage, opts.studies_dir, opts.study)
             self.pruned: dict[str, str] = {}  # Tune trial id -> prune reason (written by the scheduler)
             self.errors: dict[str, str] = {}  # Tune trial id -> why its worker failed (written by the scheduler)
             self.told: set[str] = set()  # Tune trial ids already told to Optuna

@@ -8,7 +8,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from snnas.errors import SnnasError
+from snnas._atomic import write_atomic
+from snnas.errors import SnnasError, first_line
+from snnas.search._storage import default_url, open_storage, storage_file
 
 __all__ = ["trials_frame", "pareto_frame", "write_pareto_csv", "open_existing_study"]
 
@@ -43,29 +45,28 @@ def pareto_frame(study: optuna.Study) -> pd.DataFrame:
 
 
 def write_pareto_csv(study: optuna.Study, reports_dir: str | Path = "reports") -> Path:
-    path = Path(reports_dir) / study.study_name / "pareto.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pareto_frame(study).to_csv(path, index=False)
-    return path
+    return write_atomic(Path(reports_dir) / study.study_name / "pareto.csv", pareto_frame(study).to_csv(index=False))
 
 
 def open_existing_study(study: str, storage: str | None = None, studies_dir: str | Path = "studies") -> optuna.Study:
-    """Load a study made by ``snnas search`` (default storage ``sqlite:///studies/<study>.db``), read-only use.
+    """Load a study made by ``snnas search`` (default storage ``sqlite:///studies/<study>.db``) to read it.
 
     A missing file, a file that is not an Optuna database, or an unknown study name is a one-line
     :class:`SnnasError` naming the studies that do exist; nothing is created.
     """
-    url = storage or f"sqlite:///{Path(studies_dir) / (study + '.db')}"
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+    url = storage or default_url(studies_dir, study)
+    f = storage_file(url)
+    if f is not None and not f.is_file():
         found = sorted(p.stem for p in Path(studies_dir).glob("*.db")) if storage is None else []
         hint = f"; studies in {studies_dir}/: {', '.join(found)}" if found else ""
-        raise SnnasError(f"no study database at {url.removeprefix('sqlite:///')}{hint}")
+        raise SnnasError(f"no study database at {f}{hint}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    opened = open_storage(url)
     try:
-        names = optuna.get_all_study_names(storage=url)
+        names = [s.study_name for s in opened.get_all_studies()]
     except Exception as e:  # noqa: BLE001 - not a database, a newer schema, an unreachable server
         raise SnnasError(f"cannot read {url} as an Optuna storage ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
+                         f"{first_line(e, 200)})") from None
     if study not in names:
         raise SnnasError(f"no study {study!r} in {url}; it holds: {', '.join(names) or 'none'}")
-    return optuna.load_study(study_name=study, storage=url)
+    return optuna.load_study(study_name=study, storage=opened)

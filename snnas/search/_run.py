@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,8 +21,9 @@ from rich.table import Table
 
 from snnas.data import get_entry as get_dataset
 from snnas.errors import SnnasError
-from snnas.search._driver import SearchOptions, counts_toward_budget, open_study, run_worker
+from snnas.search._driver import SearchOptions, counts_toward_budget, make_trainer, open_study, run_worker
 from snnas.search._results import pareto_frame, write_pareto_csv
+from snnas.search._trainer import ProxyTrainer
 from snnas.search.space import SearchSpace, load_space
 
 __all__ = ["search"]
@@ -51,8 +53,11 @@ def _trial_line(t: optuna.trial.FrozenTrial) -> str:
             f"params={t.user_attrs.get('params')}")
     if t.state == TrialState.COMPLETE:
         return f"trial {t.number} COMPLETE acc={t.values[0]:.4f} energy={t.values[1]:.4f}uJ {arch}"
-    reason = t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason") or ""
-    return f"trial {t.number} {t.state.name} {arch} {reason}"
+    reason = t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason")
+    if t.state == TrialState.FAIL and reason is None:  # its process died: not counted, re-run when it had params
+        return (f"trial {t.number} INTERRUPTED (its process died; not counted"
+                + (", re-run with the same parameters and seed)" if t.params else ")"))
+    return f"trial {t.number} {t.state.name} {arch} {reason or ''}"
 
 
 def _pareto_table(study: optuna.Study, limit: int = 12) -> Table:
@@ -87,12 +92,13 @@ class _Runner(Protocol):
 class _WorkerRunner:
     """The Optuna backend: one worker thread, or ``workers`` spawned processes, on the study."""
 
-    def __init__(self, opts: SearchOptions, space: SearchSpace, deadline: float | None) -> None:
+    def __init__(self, opts: SearchOptions, space: SearchSpace, deadline: float | None,
+                 trainer: ProxyTrainer | None = None) -> None:
         self.errors: list[BaseException] = []
         if opts.workers == 1:
             def target() -> None:
                 try:
-                    run_worker(opts, space, 0, deadline)
+                    run_worker(opts, space, 0, deadline, trainer)
                 except BaseException as e:  # noqa: BLE001 - handed to the main thread
                     self.errors.append(e)
 
@@ -144,6 +150,11 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     opts = opts.resolved(space)
     console = console or Console()
     get_dataset(opts.dataset).locate(Path(opts.data_dir) if opts.data_dir else None).require(opts.dataset)
+    # Load the data before any study is created, so a corrupt dataset leaves no study file behind. One local
+    # worker keeps this trainer; other backends load their own and only the check is done here.
+    trainer = make_trainer(opts, space) if opts.backend == "optuna" and opts.workers == 1 else None
+    if trainer is None and not opts.address:
+        make_trainer(replace(opts, compile_neurons="off"), space)
     if opts.backend == "ray" and opts.address:
         from snnas.search._ray import check_address
 
@@ -160,7 +171,7 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
         else:
             console.print(runner.describe())
     else:
-        runner = _WorkerRunner(opts, space, deadline)
+        runner = _WorkerRunner(opts, space, deadline, trainer)
     runner.start()
     seen: set[int] = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

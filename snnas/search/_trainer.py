@@ -13,6 +13,7 @@ import gc
 import math
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -20,15 +21,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from snnas import _faults
 from snnas.config import ArchConfig
 from snnas.data import TensorDataset, create_dataset, get_entry
 from snnas.data._tensor import FrameFileDataset, SnnasDataset
 from snnas.energy import EnergyReport, estimate
-from snnas.errors import SnnasError
+from snnas.errors import SnnasError, first_line
 from snnas.models import compile_neurons as _compile_neurons
 from snnas.models import create_model
 
-__all__ = ["RungResult", "TrialFailure", "ProxyTrainer", "pick_device"]
+__all__ = ["RungResult", "TrialFailure", "ProxyTrainer", "pick_device", "out_of_memory"]
 
 
 class TrialFailure(SnnasError):
@@ -227,13 +229,14 @@ class ProxyTrainer:
                 for epoch in range(epochs):
                     for step, (x, y) in enumerate(self._batches(ds, s.batch_size, shuffle=True, g=g)):
                         with self._autocast():
-                            loss = F.cross_entropy(net(x, T=steps), y)
+                            loss = _faults.value("loss", F.cross_entropy(net(x, T=steps), y))
                         if not torch.isfinite(loss):
                             raise TrialFailure(f"non-finite loss ({loss.item()}) at rung {k} epoch {epoch} step {step}")
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()
                         sched.step()
+                        _faults.point("step")
                         loss_sum += loss.item() * len(y)
                         seen += len(y)
                         if time.perf_counter() - start > s.time_limit_s:
@@ -246,8 +249,14 @@ class ProxyTrainer:
                                     report.total_uj, time.perf_counter() - t0, report, steps)
                 if on_rung is not None:
                     on_rung(result)
-        except torch.OutOfMemoryError as e:
-            raise TrialFailure(f"out of memory: {str(e).splitlines()[0]}") from None
+        except BaseException as e:
+            # The failed step's tensors live in the frames of the exception's traceback; clear them now, so the
+            # cleanup below really frees them (found by the reliability suite: a worker's memory stayed 256 MiB
+            # high until the failed trial was recorded).
+            traceback.clear_frames(e.__traceback__)
+            if out_of_memory(e):
+                raise TrialFailure(f"out of memory on {self.device.type}: {first_line(e)}") from None
+            raise
         finally:
             del net, opt, sched
             gc.collect()
@@ -255,6 +264,12 @@ class ProxyTrainer:
                 torch.cuda.empty_cache()
             _trim_heap()
         return result
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocator's refusal: CUDA's ``OutOfMemoryError``, the CPU allocator's, or Python's."""
+    return isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
 
 
 def _trim_heap() -> None:

@@ -11,24 +11,24 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import os
 import re
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from snnas._atomic import write_atomic
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
-from snnas.errors import SnnasError
+from snnas.errors import SnnasError, first_line, parse_failure, shown
 from snnas.search._pruner import knee_index
 from snnas.search._results import open_existing_study
+from snnas.search._storage import default_url
 
-__all__ = ["EXPORT_FORMAT", "PICKS", "default_recipe", "export_trial", "load_export", "parse_pick",
-           "select_trial", "validate_recipe"]
+__all__ = ["EXPORT_FORMAT", "PICKS", "check_export_target", "default_recipe", "export_trial", "load_export",
+           "parse_pick", "select_trial", "validate_recipe"]
 
 EXPORT_FORMAT = "snnas-export/1"
 PICKS = "knee, max-accuracy, min-energy or energy<=X (X in uJ per image, e.g. energy<=0.2)"
@@ -75,15 +75,17 @@ def validate_recipe(recipe: Any, where: str = "recipe") -> dict[str, Any]:
     """A checked copy of ``recipe`` (floats as floats); a one-line :class:`SnnasError` names a bad key."""
     if not isinstance(recipe, dict):
         raise SnnasError(f"{where}: expected an object of training settings, got {type(recipe).__name__}")
-    unknown = sorted(set(recipe) - set(RECIPE_SCHEMA))
+    unknown = sorted(map(str, set(recipe) - set(RECIPE_SCHEMA)))
     if unknown:
-        raise SnnasError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(RECIPE_SCHEMA)}")
+        listed = ", ".join(k if len(k) <= 40 else k[:37] + "..." for k in unknown[:8])
+        listed += f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+        raise SnnasError(f"{where}: unknown key(s) {listed}; known: {', '.join(RECIPE_SCHEMA)}")
     missing = [k for k in RECIPE_SCHEMA if k not in recipe]
     if missing:
         raise SnnasError(f"{where}: missing key(s) {', '.join(missing)}")
     for key, (what, ok) in RECIPE_SCHEMA.items():
         if not ok(recipe[key]):
-            raise SnnasError(f"{where}.{key}: must be {what} (got {recipe[key]!r})")
+            raise SnnasError(f"{where}.{key}: must be {what} (got {shown(recipe[key])})")
     out = {k: recipe[k] for k in RECIPE_SCHEMA}
     for key in _FLOATS:
         out[key] = float(out[key])
@@ -213,20 +215,6 @@ def _data_seed(command: str | None) -> int | None:
     return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_document(study: optuna.Study, t: FrozenTrial, storage: str) -> dict[str, Any]:
     """The export's content for COMPLETE trial ``t`` of ``study`` (see ``docs/train.md``)."""
     sattrs, attrs = study.user_attrs, t.user_attrs
@@ -291,19 +279,41 @@ def export_trial(study_name: str, storage: str | None = None, trial: int | None 
     Pareto front: ``knee``, ``max-accuracy``, ``min-energy`` or ``energy<=X`` (the most accurate with at
     most X uJ per image). Every failure is a one-line :class:`SnnasError`.
     """
+    check_export_target(out)  # before anything is written: --out must not replace a study, a report, ...
     study = open_existing_study(study_name, storage, studies_dir)
     t = select_trial(study, trial, pick)
-    url = storage or f"sqlite:///{Path(studies_dir) / (study_name + '.db')}"
+    url = storage or default_url(studies_dir, study_name)
     doc = export_document(study, t, url)
     path = Path(out) if out is not None else Path("exports") / f"{study_name}-trial{t.number}.json"
     if path.is_dir():
         path = path / f"{study_name}-trial{t.number}.json"
-    _write_atomic(path, json.dumps(doc, indent=2) + "\n")
+    write_atomic(path, json.dumps(doc, indent=2) + "\n", site="export")
     cfg, _, _ = load_export(path)  # what `snnas train` will rebuild must be the trial's network
     if cfg.id != t.user_attrs["arch_id"]:  # pragma: no cover - guarded by export_document already
         path.unlink()
         raise SnnasError(f"export of trial {t.number} rebuilds arch {cfg.id}, not {t.user_attrs['arch_id']}")
     return path
+
+
+def check_export_target(out: str | Path | None) -> None:
+    """Refuse an ``--out`` naming an existing file that is not an snnas export: the export would replace it.
+
+    A slip such as ``--out studies/<study>.db`` would otherwise swap the study database for a JSON file. An
+    existing export (a re-export) and a folder (the file goes inside) are fine.
+    """
+    if out is None:
+        return
+    p = Path(out)
+    if not p.exists() or p.is_dir():
+        return
+    try:
+        doc = json.loads(p.read_text()) if p.is_file() and p.stat().st_size <= 16 << 20 else None
+        ok = isinstance(doc, dict) and doc.get("format") == EXPORT_FORMAT
+    except (OSError, ValueError, RecursionError):  # unreadable, not UTF-8, not JSON
+        ok = False
+    if not ok:
+        raise SnnasError(f"--out {p} exists and is not an snnas export; refusing to replace it (give a new file "
+                         "name or a folder)")
 
 
 def load_export(path: str | Path) -> tuple[ArchConfig, dict[str, Any], dict[str, Any]]:
@@ -313,20 +323,24 @@ def load_export(path: str | Path) -> tuple[ArchConfig, dict[str, Any], dict[str,
     search's numbers would not describe it); the recipe may be edited freely within its schema.
     """
     p = Path(path)
+    if p.is_dir():
+        raise SnnasError(f"{p} is a folder, not an export file (give the .json file `snnas export` wrote)")
     if not p.is_file():
         raise SnnasError(f"export file not found: {p}")
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as e:
-        raise SnnasError(f"cannot read export file {p}: {type(e).__name__}: {e}") from None
+        raise SnnasError(f"cannot read export file {p}: {type(e).__name__}: {first_line(e)}") from None
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SnnasError(f"{p}: not valid JSON ({e})") from None
+    except ValueError as e:  # a JSONDecodeError, or an integer of thousands of digits
+        raise SnnasError(f"{p}: not valid JSON ({parse_failure(e)})") from None
+    except RecursionError:
+        raise SnnasError(f"{p}: not valid JSON (arrays or objects nested too deeply)") from None
     if not isinstance(doc, dict):
         raise SnnasError(f"{p}: expected a JSON object, got {type(doc).__name__}")
     if doc.get("format") != EXPORT_FORMAT:
-        raise SnnasError(f"{p}: not an snnas export (format {doc.get('format')!r}, expected {EXPORT_FORMAT!r})")
+        raise SnnasError(f"{p}: not an snnas export (format {shown(doc.get('format'))}, expected {EXPORT_FORMAT!r})")
     missing = [k for k in ("arch", "arch_id", "recipe") if k not in doc]
     if missing:
         raise SnnasError(f"{p}: missing key(s) {', '.join(missing)}")
@@ -335,7 +349,7 @@ def load_export(path: str | Path) -> tuple[ArchConfig, dict[str, Any], dict[str,
     except SnnasError as e:
         raise SnnasError(f"{p}: arch: {e}") from None
     if cfg.id != doc["arch_id"]:
-        raise SnnasError(f"{p}: arch gives id {cfg.id} but arch_id says {doc['arch_id']!r}; the architecture was "
+        raise SnnasError(f"{p}: arch gives id {cfg.id} but arch_id says {shown(doc['arch_id'])}; the architecture was "
                          "edited, so the search's numbers do not describe it (export the trial again, or set "
                          f"arch_id to {cfg.id} to train the edited network)")
     recipe = validate_recipe(doc["recipe"], f"{p}: recipe")

@@ -14,9 +14,7 @@ import fcntl
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +26,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from snnas._atomic import write_atomic
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
 from snnas.data import create_dataset, get_entry
@@ -66,26 +65,6 @@ def _one_point_space(cfg: ArchConfig, recipe: dict[str, Any], source: str) -> Se
                             max_train_images=recipe["max_train_images"], time_limit_s=math.inf),
         profile=recipe["energy_profile"], calibration_images=recipe["calibration_images"],
     )
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_json_atomic(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _read_checkpoint(path: Path, arch_id: str, recipe: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -167,6 +146,8 @@ def train(config_path: str | Path, dataset: str | None = None, data_dir: str | N
     get_entry(ds_name)  # an unknown name is a one-line error listing close ones
     cfg = adapt_config(arch, ds_name)
     out = Path(out_dir) if out_dir is not None else default_out_dir(config_path)
+    if out.exists() and not out.is_dir():
+        raise SnnasError(f"--out-dir {out} is a file, not a folder; give a folder for the checkpoint and result")
     ckpt_path, result_path = out / "checkpoint.pt", out / "result.json"
 
     space = _one_point_space(cfg, recipe, str(config_path))
@@ -274,9 +255,10 @@ def _train(config_path: str | Path, cfg: ArchConfig, recipe: dict[str, Any], doc
             rng = {"torch": torch.get_rng_state(), "batches": g.get_state()}
             if trainer.device.type == "cuda":
                 rng["cuda"] = torch.cuda.get_rng_state_all()
-            _save_atomic({"format": CHECKPOINT_FORMAT, "arch_id": cfg.id, "recipe_hash": rhash, "epoch": epoch + 1,
-                          "model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "rng": rng, "history": history, "recipe": recipe}, ckpt_path)
+            state = {"format": CHECKPOINT_FORMAT, "arch_id": cfg.id, "recipe_hash": rhash, "epoch": epoch + 1,
+                     "model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "rng": rng, "history": history, "recipe": recipe}
+            write_atomic(ckpt_path, lambda tmp, state=state: torch.save(state, tmp), site="export")
             h = history[-1]
             log.line(f"epoch {epoch + 1}/{n_epochs}: loss {h['train_loss']:.4f}, train acc {h['train_accuracy']:.4f}, "
                      f"val acc {val_acc:.4f}, {h['seconds']:.1f} s")
@@ -315,7 +297,7 @@ def _train(config_path: str | Path, cfg: ArchConfig, recipe: dict[str, Any], doc
             "checkpoint": str(ckpt_path),
             "versions": package_versions(),
         }
-        _write_json_atomic(result, result_path)
+        write_atomic(result_path, json.dumps(result, indent=2) + "\n", site="export")
         proxy = search.get("val_accuracy")
         log.line(f"done: val accuracy {final['val_accuracy']:.4f}"
                  + (f" (search proxy {proxy:.4f})" if isinstance(proxy, int | float) else "")

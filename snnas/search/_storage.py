@@ -1,0 +1,171 @@
+"""The Optuna storages a search runs on, opened one way everywhere (search, report, dashboard, export).
+
+* ``sqlite:///studies/<study>.db`` (the default): one file, any number of worker processes on one machine.
+  Writers wait up to a minute for SQLite's lock instead of failing with "database is locked".
+* Any other SQLAlchemy URL (``postgresql://``, ``mysql://``): Optuna's RDB storage, for workers on several
+  machines that reach one database server.
+* ``journal:///path/to/study.log``: Optuna's append-only journal file (``JournalFileBackend`` with its
+  ``O_EXCL`` lock file), the storage Optuna recommends for several processes or machines sharing a network
+  file system, where SQLite's locking is unreliable. snnas adds what Optuna's journal storage lacks:
+  heartbeats, so a killed worker's trial goes stale and is re-run as on the RDB storages.
+
+Heartbeats beat every ``HEARTBEAT_S`` seconds; a running trial silent for ``GRACE_S`` is stale. Journal
+heartbeats compare the workers' wall clocks, so machines sharing a journal need synchronised clocks (NTP).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from snnas import _faults
+from snnas.errors import SnnasError, first_line
+
+__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "default_url", "open_storage", "storage_file", "lock_path"]
+
+HEARTBEAT_S, GRACE_S = 2, 8
+JOURNAL = "journal:///"
+SQLITE = "sqlite:///"
+_BEAT = "snnas:heartbeat"  # journal trials' system attribute: the last beat's wall-clock time
+
+# We drive heartbeats ourselves (ask/tell has no Study.optimize loop) and rely on heartbeat storage arguments
+# and fail_stale_trials, which Optuna still labels experimental; none of these warnings helps a user.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def default_url(studies_dir: str | Path, study: str) -> str:
+    return f"{SQLITE}{Path(studies_dir) / (study + '.db')}"
+
+
+def storage_file(url: str) -> Path | None:
+    """The local file behind a SQLite or journal URL; ``None`` for a database server."""
+    for prefix in (SQLITE, JOURNAL):
+        if url.startswith(prefix):
+            return Path(url.removeprefix(prefix))
+    return None
+
+
+def lock_path(url: str, studies_dir: str | Path, study: str) -> Path:
+    """The file lock that makes claiming a budget slot atomic: beside the storage file, so every process
+    using that file shares it whatever its working folder; under ``studies_dir`` for a database server."""
+    f = storage_file(url)
+    return (f.parent if f is not None else Path(studies_dir)) / f".{study}.lock"
+
+
+def _never_beat(t: FrozenTrial, now: datetime) -> bool:
+    """A running trial that never beat although it started long ago: its process died between ``study.ask``
+    and the first beat (a search beats right after asking). Optuna's own check skips such trials, so they
+    held a budget slot forever (found by the reliability suite's kill at the ``ask`` fault site)."""
+    return t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S
+
+
+class RDBHeartbeatStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, whose stale trials also include the running trials that never beat."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+        from sqlalchemy import orm
+
+        stale = super()._get_stale_trial_ids(study_id)
+        now = datetime.now()  # Optuna stamps datetime_start with the local clock too
+        with _create_scoped_session(self.scoped_session, True) as session:
+            for t in (session.query(models.TrialModel).options(orm.selectinload(models.TrialModel.heartbeats))
+                      .filter(models.TrialModel.state == TrialState.RUNNING,
+                              models.TrialModel.study_id == study_id).all()):
+                if not t.heartbeats and _never_beat(t, now):
+                    stale.append(t.trial_id)
+        return stale
+
+
+class JournalHeartbeatStorage(JournalStorage, BaseHeartbeat):
+    """Optuna's journal storage with heartbeats kept as a trial system attribute."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.set_trial_system_attr(trial_id, _BEAT, time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now, clock = time.time(), datetime.now()
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        return [t._trial_id for t in running
+                if (now - float(t.system_attrs[_BEAT]) > GRACE_S if _BEAT in t.system_attrs else _never_beat(t, clock))]
+
+    def get_heartbeat_interval(self) -> int:
+        return HEARTBEAT_S
+
+    def get_heartbeat_stale_trial_callback(self) -> None:
+        return None  # the search re-queues interrupted trials itself, under its claim lock
+
+
+def _fault_on_writes(engine) -> None:  # noqa: ANN001
+    """``storage`` fault site: after a writing SQL statement, inside its still-open transaction."""
+    from sqlalchemy import event
+
+    def after(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            _faults.point("storage")
+
+    event.listen(engine, "after_cursor_execute", after)
+
+
+def _require_optuna_sqlite(f: Path) -> None:
+    """Refuse an existing SQLite file that is not an Optuna storage *before* Optuna opens it: its constructor
+    writes its schema into any SQLite file, so an emptied study file or another program's database would be
+    silently rewritten (found by the bad-input corpus)."""
+    import sqlite3
+
+    if f.stat().st_size == 0:
+        raise SnnasError(f"{f} is empty (0 bytes): not an Optuna study database (a truncated copy?)")
+    try:
+        con = sqlite3.connect(f, timeout=60)  # read only; a killed writer's hot journal is rolled back
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        raise SnnasError(f"cannot read sqlite:///{f} as an Optuna storage ({type(e).__name__}: "
+                         f"{first_line(e, 200)})") from None
+    if not {"studies", "version_info"} <= tables:
+        raise SnnasError(f"{f} is an SQLite database but not an Optuna study database "
+                         f"(tables: {', '.join(sorted(tables)[:8]) or 'none'}); refusing to write into it")
+
+
+def open_storage(url: str, create: bool = False) -> BaseStorage:
+    """The storage at ``url``; ``create`` makes a missing SQLite or journal file (a search), otherwise a missing
+    or unreadable storage is a one-line :class:`SnnasError` and nothing is written."""
+    f = storage_file(url)
+    if f is not None and not create and not f.is_file():
+        raise SnnasError(f"no study database at {f}")
+    if f is not None and f.is_dir():
+        raise SnnasError(f"--storage {url}: {f} is a folder, not a storage file")
+    if f is not None and create:
+        f.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith(SQLITE) and f.is_file():
+        _require_optuna_sqlite(f)
+    scheme = url.split(":", 1)[0].split("+")[0]
+    try:
+        if url.startswith(JOURNAL):
+            return JournalHeartbeatStorage(f)
+        if scheme in ("sqlite", "postgresql", "mysql"):
+            kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
+            storage = RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                                 grace_period=GRACE_S)
+            if _faults.planned("storage"):
+                _fault_on_writes(storage.engine)
+            return storage
+    except Exception as e:  # noqa: BLE001 - not a database, a corrupt journal, a newer schema, no server
+        raise SnnasError(f"cannot read {url} as an Optuna storage ({type(e).__name__}: {first_line(e, 200)})") from None
+    raise SnnasError(f"--storage must be sqlite:///FILE, journal:///FILE or a database URL "
+                     f"(postgresql://..., mysql://...), got {url!r}")

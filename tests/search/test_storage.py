@@ -1,0 +1,61 @@
+"""The storages a search opens: SQLite, the journal file with snnas's heartbeats, and one-line refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from snnas.errors import SnnasError
+from snnas.search import _storage
+from snnas.search._storage import lock_path, open_storage
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_journal_heartbeats_make_dead_trials_stale(tmp_path, monkeypatch):
+    url = f"journal:///{tmp_path / 'j' / 'study.log'}"
+    storage = open_storage(url, create=True)
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])
+    beating, silent = study.ask(), study.ask()
+    storage.record_heartbeat(beating._trial_id)
+    assert storage._get_stale_trial_ids(study._study_id) == []  # both within the grace period
+    monkeypatch.setattr(_storage, "GRACE_S", -1)
+    assert sorted(storage._get_stale_trial_ids(study._study_id)) == [beating._trial_id, silent._trial_id]
+    optuna.storages.fail_stale_trials(study)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+    # another process reading the same file sees the same study
+    again = optuna.load_study(study_name=study.study_name, storage=open_storage(url))
+    assert [t.state for t in again.trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+def test_the_claim_lock_lives_beside_the_storage_file(tmp_path):
+    assert lock_path(f"sqlite:///{tmp_path}/a/s.db", "studies", "x") == tmp_path / "a" / ".x.lock"
+    assert lock_path(f"journal:///{tmp_path}/b/s.log", "studies", "x") == tmp_path / "b" / ".x.lock"
+    assert lock_path("postgresql://h/db", "studies", "x") == Path("studies") / ".x.lock"
+
+
+@pytest.mark.parametrize(("make", "url", "message"), [
+    (None, "sqlite:///{d}/none.db", "no study database at"),
+    (None, "journal:///{d}/none.log", "no study database at"),
+    ("dir", "sqlite:///{d}/folder", "is a folder"),
+    (b"SQLite format 3\x00" + b"\x00" * 100, "sqlite:///{d}/cut.db", "cannot read"),
+    (b"not a database" * 400, "sqlite:///{d}/junk.db", "cannot read"),
+    (b'{"op_code": 0, "worker_id": "w"\ngarbage\n{}\n', "journal:///{d}/torn.log", "cannot read"),
+    (None, "redis://localhost/0", "--storage must be"),
+])
+def test_unreadable_storages_are_one_line_errors(tmp_path, make, url, message):
+    url = url.format(d=tmp_path)
+    path = _storage.storage_file(url)
+    if make == "dir":
+        path.mkdir()
+    elif make is not None:
+        path.write_bytes(make)
+    before = path.read_bytes() if path is not None and path.is_file() else None
+    with pytest.raises(SnnasError) as e:
+        open_storage(url, create=False) if make != "dir" else open_storage(url, create=True)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    if before is not None:
+        assert path.read_bytes() == before  # refused, not repaired or overwritten
