@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from snnas.errors import ConfigError, UnknownNameError
+from snnas.errors import ConfigError, UnknownNameError, parse_failure, shown
 
-__all__ = ["lookup", "read_toml"]
+__all__ = ["lookup", "read_toml", "MAX_TOML_BYTES"]
 
 V = TypeVar("V")
 
@@ -22,24 +22,41 @@ def lookup(table: Mapping[str, V], name: str, what: str) -> V:
     except KeyError:
         close = difflib.get_close_matches(name, list(table), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(table))}"
-        raise UnknownNameError(f"unknown {what} {name!r}{hint}") from None
+        raise UnknownNameError(f"unknown {what} {shown(name)}{hint}") from None
+
+
+MAX_TOML_BYTES = 1 << 20  # a space or profile file is a few kB; a bigger one is a mistake, not a config
 
 
 def read_toml(name_or_path: str | Path, builtin: Mapping[str, Any], what: str) -> tuple[str, dict[str, Any]]:
     """A shipped TOML file by name, or a user's by path (ending in ``.toml`` or an existing file).
 
-    Returns ``(origin, data)``: where it came from (for error messages) and the parsed table.
+    Returns ``(origin, data)``: where it came from (for error messages) and the parsed table. A folder, a file
+    over :data:`MAX_TOML_BYTES`, bytes that are not UTF-8 and TOML nested too deeply to parse are each one
+    :class:`ConfigError` line, like a syntax error.
     """
     text_path = str(name_or_path)
-    if text_path.endswith(".toml") or Path(text_path).is_file():
-        path = Path(text_path)
+    path = Path(text_path)
+    if (text_path.endswith(".toml") or "/" in text_path) and path.is_dir():
+        raise ConfigError(f"{what} file {path} is a folder, not a TOML file")
+    if text_path.endswith(".toml") or path.is_file():
         if not path.is_file():
             raise ConfigError(f"{what} file not found: {path}")
-        origin, raw = str(path), path.read_bytes()
+        origin = str(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_TOML_BYTES:
+                raise ConfigError(f"{origin}: {size:,} bytes is too large for a {what} file (at most "
+                                  f"{MAX_TOML_BYTES:,}); is it the right file?")
+            raw = path.read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read {what} file {origin} ({e.strerror or e})") from None
     else:
         res = lookup(builtin, text_path, what)
         origin, raw = str(res), res.read_bytes()
     try:
         return origin, tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{origin}: not valid TOML ({e})") from None
+    except (ValueError, UnicodeDecodeError) as e:  # TOMLDecodeError is a ValueError, as is an int of 5000 digits
+        raise ConfigError(f"{origin}: not valid TOML ({parse_failure(e)})") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: not valid TOML (arrays or inline tables nested too deeply)") from None

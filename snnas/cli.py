@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from snnas.errors import SnnasError
 
@@ -115,6 +117,8 @@ def datasets(
     """List the registered datasets: shape, classes, and whether their files are available here."""
     from snnas.data import dataset_info, list_datasets
 
+    if data_dir is not None and not Path(data_dir).is_dir():  # a typo would list every dataset as missing
+        raise SnnasError(f"--data-dir {data_dir}: {'not a folder' if Path(data_dir).exists() else 'no such folder'}")
     rows = [dataset_info(name, data_dir) for name in list_datasets()]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -170,13 +174,49 @@ app.command("export")(export_command)
 app.command("train")(train_command)
 
 
+try:  # typer >= 0.2x vendors click; its usage errors derive from TyperException
+    from typer import TyperException as _ClickError
+except ImportError:  # pragma: no cover - older typer raises click's own
+    from click.exceptions import ClickException as _ClickError
+
+
 def main() -> None:
-    """Console-script entry point: one-line errors for user mistakes, tracebacks only for bugs."""
+    """Console-script entry point: one-line errors for user mistakes, tracebacks only for bugs.
+
+    Every user error, ours (:class:`SnnasError`) or click's (a bad or missing option, an unknown command), is
+    one line on stderr, ``error: <what is wrong>``, and exit code 2; ``--help`` and normal runs are unchanged.
+    """
     try:
-        app()  # standalone: click reports usage errors itself (exit 2)
+        # Not standalone: click would print its usage errors itself, as a multi-line box.
+        code = app(standalone_mode=False)
     except SnnasError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        fail(str(e))
+    except _ClickError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `snnas`: typer has printed the help; exit 2 as before
+            sys.exit(2)
+        message = e.format_message().strip()
+        ctx = getattr(e, "ctx", None)
+        if ctx is not None and ctx.command.get_help_option(ctx) is not None:  # a usage error: say where to look
+            message = f"{message.rstrip('.')} (see '{ctx.command_path} --help')"
+        fail(message)
+    except typer.Abort:
+        Console(stderr=True).print("Aborted!", style="red", highlight=False)
+        sys.exit(1)
+    # A finished command returns None (exit 0); --help and typer.Exit(n) return their exit code.
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: <message>`` as one line on stderr and exit with ``code``.
+
+    The message is printed as plain text: rich would read ``[with T=2]`` or ``[/path]`` in it as markup
+    (dropping the first, crashing on the second). A message that spans lines is joined into one, and control
+    characters (a hostile file name's terminal escapes) are shown escaped.
+    """
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip()) or "unknown error"
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", text), highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
-from snnas.errors import ConfigError
+from snnas.errors import ConfigError, parse_failure, shown
 
-__all__ = ["ArchConfig", "ATTENTION_KINDS", "SURROGATES", "TOKENIZERS"]
+__all__ = ["ArchConfig", "ATTENTION_KINDS", "SURROGATES", "TOKENIZERS", "MAX_SIZES"]
 
 ATTENTION_KINDS = ("sssa", "ssa", "sdsa")
 TOKENIZERS = ("sps", "gl_sps")
@@ -25,6 +25,11 @@ KAPPA_MODES = ("data", "learned")
 FIXATION_MODES = ("per_head", "shared")
 VTH_MODES = ("fixed", "scalar", "per_timestep")
 SSSA_INFERENCE = ("train_rule", "folded")
+# Upper bounds of the size fields: far above any SNN-ViT (the largest registered one has T=16, width 512,
+# depth 8, 224 px), low enough that a mistyped 10**9 in a space, an export or a config file is a one-line
+# error instead of an attempt to allocate terabytes.
+MAX_SIZES = {"T": 256, "depth": 128, "embed_dim": 8192, "num_heads": 512, "img_size": 2048, "in_channels": 1024,
+             "num_classes": 100_000, "tokenizer_dilation": 64, "mlp_ratio": 64.0}
 # Names map onto spikingjelly.activation_based.surrogate classes (see snnas.models.neurons).
 SURROGATES = ("atan", "sigmoid", "rect", "erf", "piecewise_quadratic")
 
@@ -98,17 +103,21 @@ class ArchConfig:
     # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
         def bad(field: str, why: str) -> ConfigError:
-            return ConfigError(f"ArchConfig.{field}: {why} (got {getattr(self, field)!r})")
+            return ConfigError(f"ArchConfig.{field}: {why} (got {shown(getattr(self, field))})")
 
         for name in ("T", "depth", "embed_dim", "num_heads", "patch_size", "img_size", "in_channels",
                      "num_classes", "tokenizer_dilation"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise bad(name, "must be a positive integer")
+            if v > MAX_SIZES.get(name, v):
+                raise bad(name, f"must be at most {MAX_SIZES[name]:,}")
         for name in ("mlp_ratio", "vth_init", "neuron_vth"):
             v = getattr(self, name)
             if not isinstance(v, float) or not math.isfinite(v) or v <= 0:
                 raise bad(name, "must be a positive finite number")
+        if self.mlp_ratio > MAX_SIZES["mlp_ratio"]:
+            raise bad("mlp_ratio", f"must be at most {MAX_SIZES['mlp_ratio']:g}")
         if not isinstance(self.neuron_tau, float) or not math.isfinite(self.neuron_tau) or self.neuron_tau <= 1:
             raise bad("neuron_tau", "must be a number > 1 (spikingjelly's LIF requires tau > 1)")
         choices = {
@@ -165,9 +174,9 @@ class ArchConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"ArchConfig: expected a mapping of fields, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
-            raise ConfigError(f"ArchConfig: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"ArchConfig: unknown field(s) {_listed(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
 
     def to_json(self) -> str:
@@ -177,8 +186,10 @@ class ArchConfig:
     def from_json(cls, text: str) -> ArchConfig:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"ArchConfig: not valid JSON ({e})") from None
+        except ValueError as e:  # a JSONDecodeError, or an integer of thousands of digits
+            raise ConfigError(f"ArchConfig: not valid JSON ({parse_failure(e)})") from None
+        except RecursionError:
+            raise ConfigError("ArchConfig: not valid JSON (arrays or objects nested too deeply)") from None
         return cls.from_dict(data)
 
     def canonical(self) -> str:
@@ -199,3 +210,9 @@ class ArchConfig:
 
 
 _DEFAULTS = {f.name: f.default for f in fields(ArchConfig)}
+
+
+def _listed(names: list[str], limit: int = 8) -> str:
+    """A few names for a message (a hostile file may hold thousands, or one a megabyte long)."""
+    shown_names = [n if len(n) <= 40 else n[:37] + "..." for n in names[:limit]]
+    return ", ".join(shown_names) + (f" and {len(names) - limit} more" if len(names) > limit else "")

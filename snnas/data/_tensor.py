@@ -7,6 +7,8 @@ event counts) and turned into normalised float tensors batch by batch.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +186,7 @@ def load_frames(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as f:
             frames = f["frames"]
-    except (OSError, ValueError, KeyError, EOFError) as e:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise DatasetError(f"{path}: unreadable cached frames ({type(e).__name__}); delete the file's "
                            "frames_* folder to rebuild it") from None
     if frames.shape != shape:

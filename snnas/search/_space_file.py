@@ -6,6 +6,7 @@ trial draw an invalid :class:`ArchConfig`. Each error is one line: ``<file>: <ke
 
 from __future__ import annotations
 
+import collections
 import difflib
 import itertools
 import math
@@ -15,7 +16,7 @@ from typing import Any
 
 from snnas._lookup import lookup
 from snnas.config import ArchConfig
-from snnas.errors import ConfigError, SnnasError
+from snnas.errors import ConfigError, SnnasError, shown
 from snnas.search.space import _DEFAULTS, CONDITIONS, Knob, Rung, SearchSpace, TrainSettings
 
 __all__ = ["parse_space"]
@@ -46,6 +47,8 @@ class _File:
         self.origin = origin
 
     def bad(self, key: str, why: str) -> ConfigError:
+        if len(key) > 120:  # a hostile file's megabyte-long key must not become a megabyte-long message
+            key = key[:100] + "..."
         return ConfigError(f"{self.origin}: {key}: {why}")
 
     def table(self, data: dict[str, Any], key: str, allowed: tuple[str, ...] | None = None,
@@ -56,7 +59,7 @@ class _File:
             return {}
         t = data[key]
         if not isinstance(t, dict):
-            raise self.bad(key, f"must be a table (got {t!r})")
+            raise self.bad(key, f"must be a table (got {shown(t)})")
         for k in t if allowed is not None else ():
             if k not in allowed:
                 close = difflib.get_close_matches(k, allowed, n=1)
@@ -82,7 +85,7 @@ class _File:
             bounds = [f"{'>' if strict else '>='} {minimum:g}"] if minimum > -math.inf else []
             bounds += [f"<= {maximum:g}"] if maximum is not None else []
             kind += " " + " and ".join(bounds) if bounds else ""
-            raise self.bad(f"{key}.{name}", f"must be {kind} (got {v!r})")
+            raise self.bad(f"{key}.{name}", f"must be {kind} (got {shown(v)})")
         return v if integer else float(v)
 
 
@@ -95,10 +98,10 @@ def parse_space(data: dict[str, Any], origin: str) -> SearchSpace:
             raise f.bad(k, f"unknown key; {f'did you mean {close[0]}?' if close else 'known: ' + ', '.join(_TOP)}")
     for k in ("name", "dataset"):
         if not isinstance(data.get(k), str) or not data[k].strip():
-            raise f.bad(k, "missing" if k not in data else f"must be a non-empty string (got {data[k]!r})")
+            raise f.bad(k, "missing" if k not in data else f"must be a non-empty string (got {shown(data[k])})")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise f.bad("description", f"must be a string (got {description!r})")
+        raise f.bad("description", f"must be a string (got {shown(description)})")
     from snnas.data import get_entry
 
     try:
@@ -132,7 +135,7 @@ def parse_space(data: dict[str, Any], origin: str) -> SearchSpace:
     o = f.table(data, "objectives", ("profile", "calibration_images"))
     profile = o.get("profile", "cmos45")
     if not isinstance(profile, str):
-        raise f.bad("objectives.profile", f"must be a profile name or TOML file (got {profile!r})")
+        raise f.bad("objectives.profile", f"must be a profile name or TOML file (got {shown(profile)})")
     from snnas.energy import load_profile
 
     try:
@@ -156,7 +159,7 @@ def _parse_knob(f: _File, name: str, spec: Any, fixed: dict[str, Any]) -> Knob:
     if name in fixed:
         raise f.bad(key, "also set in [fixed]; a field is either fixed or a knob")
     if not isinstance(spec, dict):
-        raise f.bad(key, f"must be a table with choices = [...] or low/high (got {spec!r})")
+        raise f.bad(key, f"must be a table with choices = [...] or low/high (got {shown(spec)})")
     spec = f.table({key: spec}, key, ("choices", "low", "high", "step", "log"))
     has_range = "low" in spec or "high" in spec
     if ("choices" in spec) == has_range:
@@ -169,12 +172,13 @@ def _parse_knob(f: _File, name: str, spec: Any, fixed: dict[str, Any]) -> Knob:
                 raise f.bad(f"{key}.{k}", "applies to low/high ranges, not to choices")
         choices = spec["choices"]
         if not isinstance(choices, list) or not choices:
-            raise f.bad(f"{key}.choices", f"must be a non-empty list (got {choices!r})")
+            raise f.bad(f"{key}.choices", f"must be a non-empty list (got {shown(choices)})")
         for c in choices:
             if isinstance(c, bool) or not isinstance(c, str | int | float):
-                raise f.bad(f"{key}.choices", f"values must be strings or numbers (got {c!r})")
-        if len(set(choices)) != len(choices):
-            raise f.bad(f"{key}.choices", f"has duplicates ({choices!r})")
+                raise f.bad(f"{key}.choices", f"values must be strings or numbers (got {shown(c)})")
+        repeated = [c for c, n in collections.Counter(choices).items() if n > 1]
+        if repeated:
+            raise f.bad(f"{key}.choices", f"has duplicates ({shown(repeated)} more than once)")
         return Knob(name, "categorical", choices=tuple(choices))
     if ftype not in ("int", "float"):
         raise f.bad(key, f"{name} is not numeric; give choices = [...]")
@@ -183,7 +187,7 @@ def _parse_knob(f: _File, name: str, spec: Any, fixed: dict[str, Any]) -> Knob:
             raise f.bad(f"{key}.{k}", "missing (a range needs both low and high)")
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise f.bad(f"{key}.log", f"must be true or false (got {log!r})")
+        raise f.bad(f"{key}.log", f"must be true or false (got {shown(log)})")
     if ftype == "int":
         low, high = (f.number(spec, key, k, None, integer=True, minimum=1) for k in ("low", "high"))
         step = f.number(spec, key, "step", 1, integer=True, minimum=1)
@@ -195,23 +199,23 @@ def _parse_knob(f: _File, name: str, spec: Any, fixed: dict[str, Any]) -> Knob:
         if log and step is not None:
             raise f.bad(f"{key}.log", "cannot be combined with step")
         if log and low <= 0:
-            raise f.bad(f"{key}.low", f"must be > 0 with log = true (got {low!r})")
+            raise f.bad(f"{key}.low", f"must be > 0 with log = true (got {shown(low)})")
     if low > high:
-        raise f.bad(f"{key}.low", f"must be <= high ({high}) (got {low})")
+        raise f.bad(f"{key}.low", f"must be <= high ({shown(high)}) (got {shown(low)})")
     if ftype == "int" and (high - low) % step:
-        raise f.bad(f"{key}.step", f"must divide high - low ({high - low}) (got {step})")
+        raise f.bad(f"{key}.step", f"must divide high - low ({shown(high - low)}) (got {shown(step)})")
     return Knob(name, ftype, low=low, high=high, step=step, log=log)
 
 
 def _parse_fidelity(f: _File, t: dict[str, Any]) -> tuple[tuple[Rung, ...], int, int]:
     raw = t.get("rungs")
     if not isinstance(raw, list) or not raw:
-        raise f.bad("fidelity.rungs", f"must be a non-empty list of {{ epochs, fraction }} tables (got {raw!r})")
+        raise f.bad("fidelity.rungs", f"must be a non-empty list of {{ epochs, fraction }} tables (got {shown(raw)})")
     rungs: list[Rung] = []
     for i, r in enumerate(raw):
         key = f"fidelity.rungs[{i}]"
         if not isinstance(r, dict):
-            raise f.bad(key, f"must be a table {{ epochs = N, fraction = F }} (got {r!r})")
+            raise f.bad(key, f"must be a table {{ epochs = N, fraction = F }} (got {shown(r)})")
         r = f.table({key: r}, key, ("epochs", "fraction", "T"))
         if "epochs" not in r or "fraction" not in r:
             raise f.bad(f"{key}.{'epochs' if 'epochs' not in r else 'fraction'}", "missing")
@@ -220,7 +224,7 @@ def _parse_fidelity(f: _File, t: dict[str, Any]) -> tuple[tuple[Rung, ...], int,
         T = f.number(r, key, "T", None, integer=True, minimum=1) if "T" in r else None
         if rungs and epochs <= rungs[-1].epochs:
             raise f.bad(f"{key}.epochs", f"must exceed the previous rung's ({rungs[-1].epochs}); epochs are "
-                        f"cumulative (got {epochs})")
+                        f"cumulative (got {shown(epochs)})")
         if rungs and fraction < rungs[-1].fraction:
             raise f.bad(f"{key}.fraction", f"must not be below the previous rung's ({rungs[-1].fraction}) "
                         f"(got {fraction})")
@@ -269,8 +273,8 @@ def _check_combinations(f: _File, knobs: tuple[Knob, ...], fixed: dict[str, Any]
             if culprit and culprit not in names and culprit not in fixed:
                 why = f"{culprit} (not set; ArchConfig's default) {why}"
             if len(values) > 1 or key != keys.get(culprit):
-                shown = ", ".join(f"{n}={v!r}" for n, v in values.items())
-                why += f" [with {shown}]" if shown else ""
+                given = ", ".join(f"{n}={shown(v)}" for n, v in values.items())
+                why += f" [with {given}]" if given else ""
             raise f.bad(key, why) from None
 
     # Fields without cross-field rules: each value alone, on a default config where the field is active.
