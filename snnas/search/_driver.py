@@ -142,26 +142,34 @@ def retry_stale(study: optuna.Study, trial: FrozenTrial, trials: list[FrozenTria
 
 
 def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) -> optuna.Study:
-    """Create or load the study; a study made for another space or dataset is refused, not mixed."""
-    storage = open_storage(opts.storage, create=True)
-    try:
-        study = optuna.create_study(study_name=opts.study, storage=storage, directions=DIRECTIONS,
-                                    sampler=make_sampler(opts.sampler, opts.seed + seed_offset), load_if_exists=True)
-        attrs = study.user_attrs
-    except Exception as e:  # noqa: BLE001 - a damaged file or another program's database: refuse, touch nothing
-        raise SnnasError(f"cannot use {opts.storage} as this search's storage ({type(e).__name__}: "
-                         f"{first_line(e, 200)})") from None
-    if attrs and attrs.get("objectives") != ["val_accuracy", "energy_uj"]:
-        raise SnnasError(f"study {opts.study!r} in {opts.storage} was not made by snnas search; use another --study")
-    if not attrs:
-        study.set_user_attr("space", space.name)
-        study.set_user_attr("space_definition", space.describe())
-        study.set_user_attr("dataset", opts.dataset)
-        study.set_user_attr("objectives", ["val_accuracy", "energy_uj"])
-        study.set_user_attr("profile", space.profile)
-    elif attrs.get("space") != space.name or attrs.get("dataset") != opts.dataset:
-        raise SnnasError(f"study {opts.study!r} in {opts.storage} was made for space {attrs.get('space')!r} on "
-                         f"{attrs.get('dataset')!r}; use another --study name")
+    """Create or load the study; a study made for another space or dataset is refused, not mixed.
+
+    Under the claim lock: Optuna's RDB storage creates its tables and version row when it first opens a file,
+    and processes doing that at once on a new file collided (``UNIQUE constraint failed:
+    alembic_version.version_num``, found by the four-process test). The study's attributes are written under
+    it too, and a run killed between them is completed by the next, not refused.
+    """
+    objectives = ["val_accuracy", "energy_uj"]
+    with locked(lock_path(opts.storage, opts.studies_dir, opts.study)):
+        storage = open_storage(opts.storage, create=True)
+        try:
+            study = optuna.create_study(study_name=opts.study, storage=storage, directions=DIRECTIONS,
+                                        sampler=make_sampler(opts.sampler, opts.seed + seed_offset),
+                                        load_if_exists=True)
+            attrs = study.user_attrs
+        except Exception as e:  # noqa: BLE001 - a damaged file or another program's database: refuse, touch nothing
+            raise SnnasError(f"cannot use {opts.storage} as this search's storage ({type(e).__name__}: "
+                             f"{first_line(e, 200)})") from None
+        if attrs.get("objectives", objectives) != objectives:
+            raise SnnasError(f"study {opts.study!r} in {opts.storage} was not made by snnas search; "
+                             "use another --study")
+        if attrs.get("space", space.name) != space.name or attrs.get("dataset", opts.dataset) != opts.dataset:
+            raise SnnasError(f"study {opts.study!r} in {opts.storage} was made for space {attrs.get('space')!r} on "
+                             f"{attrs.get('dataset')!r}; use another --study name")
+        for key, value in (("space", space.name), ("space_definition", space.describe()), ("dataset", opts.dataset),
+                           ("objectives", objectives), ("profile", space.profile)):
+            if key not in attrs:
+                study.set_user_attr(key, value)
     return study
 
 
