@@ -16,7 +16,7 @@ from snnas.search._driver import counts_toward_budget, planned_params
 from snnas.search._results import pareto_frame
 
 
-def snnas(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.Popen:
+def snnas(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A real ``snnas`` process (the CLI users run), started, not waited for."""
     return subprocess.Popen([sys.executable, "-m", "snnas", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

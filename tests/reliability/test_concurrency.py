@@ -5,6 +5,8 @@ reaches the user, no damaged file.
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 
@@ -54,8 +56,6 @@ def test_four_workers_on_a_journal_storage(tmp_path):
     assert len({t.user_attrs["pid"] for t in study.trials if "pid" in t.user_attrs}) >= 2
     assert (tmp_path / "shared" / f".{STUDY}.lock").exists()  # the claim lock lives beside the storage file
     # every journal line is whole JSON (a torn line would make Optuna refuse the file)
-    import json
-
     lines = (tmp_path / "shared" / "study.log").read_text().splitlines()
     assert lines and all(isinstance(json.loads(line), dict) for line in lines)
     # the report, export and dashboard read the journal like any storage

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -60,7 +61,7 @@ def run_chain(folder: Path, kills: list[str], seed: int) -> list[tuple[str, str]
         if kill.startswith("timed@"):
             try:
                 p.wait(timeout=float(kill.removeprefix("timed@")))
-            except Exception:  # noqa: BLE001 - still running: kill it wherever it is
+            except subprocess.TimeoutExpired:  # still running: kill it wherever it is
                 p.send_signal(signal.SIGKILL)
         out, err = p.communicate(timeout=900)
         if p.returncode == -signal.SIGKILL:
