@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from snnas import ArchConfig, create_model
-from snnas.energy import adapt_config, calibration_batch, estimate, load_profile
+from snnas.data import adapt_config, calibration_batch
+from snnas.energy import estimate, load_profile
 
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 

@@ -18,10 +18,9 @@ import _common
 import optuna
 import torch
 
-import snnas.search._trainer as trainer_mod
+import snnas.search._proxy as trainer_mod
 from snnas.models import count_params
-from snnas.search import ProxyTrainer
-from snnas.search.space import load_space
+from snnas.search import ProxyTrainer, load_space
 
 
 def main() -> None:

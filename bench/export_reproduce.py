@@ -36,8 +36,8 @@ def main() -> None:
     p.add_argument("--workdir", default=None, help="default: $TMPDIR/snnas-export_reproduce-<space or study>")
     args = p.parse_args()
 
+    from snnas.export import export_trial, load_export, train
     from snnas.search import SearchOptions, search
-    from snnas.train import export_trial, load_export, train
 
     name = args.study or args.space
     work = Path(args.workdir or Path(tempfile.gettempdir()) / f"snnas-export_reproduce-{name}").resolve()

@@ -26,7 +26,7 @@ import optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 from snnas.models import count_params
 from snnas.search import ProxyTrainer
-from snnas.search.space import load_space
+from snnas.search import load_space
 space, n, threads, seed, on = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
 sp = load_space(space)
 t0 = time.perf_counter()

@@ -24,7 +24,7 @@ import optuna
 
 def sample(space_name: str, n: int, seed: int) -> list[dict]:
     from snnas.models import count_params
-    from snnas.search.space import load_space
+    from snnas.search import load_space
 
     sp = load_space(space_name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
@@ -43,8 +43,8 @@ def sample(space_name: str, n: int, seed: int) -> list[dict]:
 def work(job: tuple[int, dict, str, float, int, bool]) -> dict:
     import torch
 
-    from snnas.search import ProxyTrainer
-    from snnas.search.space import Rung, load_space
+    from snnas.search import ProxyTrainer, load_space
+    from snnas.search.space import Rung
 
     i, params, space_name, ref_scale, seed, compiled = job
     torch.set_num_threads(1)

@@ -16,7 +16,8 @@ from typing import Any
 
 from snnas.errors import ConfigError, parse_failure, shown
 
-__all__ = ["ArchConfig", "ATTENTION_KINDS", "SURROGATES", "TOKENIZERS", "MAX_SIZES"]
+__all__ = ["ArchConfig", "ACTIVE_WHEN", "ATTENTION_KINDS", "CONTROLS", "FIELD_DEFAULTS", "SURROGATES", "TOKENIZERS",
+           "MAX_SIZES", "allow_attention_kind", "attention_kinds", "is_active"]
 
 ATTENTION_KINDS = ("sssa", "ssa", "sdsa")
 TOKENIZERS = ("sps", "gl_sps")
@@ -32,6 +33,54 @@ MAX_SIZES = {"T": 256, "depth": 128, "embed_dim": 8192, "num_heads": 512, "img_s
              "num_classes": 100_000, "tokenizer_dilation": 64, "mlp_ratio": 64.0}
 # Names map onto spikingjelly.activation_based.surrogate classes (see snnas.models.neurons).
 SURROGATES = ("atan", "sigmoid", "rect", "erf", "piecewise_quadratic")
+# The one table of conditional fields: a field shapes the network only when every (control, value) pair of its
+# entry holds; otherwise ArchConfig resets it to its default, the space parser refuses a knob that can never
+# matter, and the sampler does not ask it (so samplers see no noise dimensions).
+ACTIVE_WHEN: dict[str, tuple[tuple[str, Any], ...]] = {
+    **{name: (("attention", "sssa"),) for name in ("sssa_version", "saccades", "kappa", "fixation",
+                                                    "sssa_inference")},
+    "vth_mode": (("attention", "sssa"), ("saccades", "threshold")),  # top-k ranks the salience: no threshold
+    "vth_init": (("attention", "sssa"), ("saccades", "threshold")),
+    "tokenizer_dilation": (("tokenizer", "gl_sps"),),
+}
+# The fields that switch others on or off, in the order a sampler must ask them (before what they control).
+CONTROLS = tuple(dict.fromkeys(c for conds in ACTIVE_WHEN.values() for c, _ in conds))
+
+
+def is_active(name: str, values: dict[str, Any]) -> bool:
+    """Whether field ``name`` shapes the network given the other fields' ``values`` (a mapping of fields).
+
+    Example:
+        >>> is_active("saccades", {"attention": "ssa"}), is_active("depth", {})
+        (False, True)
+    """
+    return all(values[c] == v for c, v in ACTIVE_WHEN.get(name, ()))
+
+
+# The token mixers ArchConfig accepts: the built-ins, then any registered since. The registry lives with the
+# layers (snnas.models.register_attention), which this ground floor cannot import, so registering lands here.
+_ATTENTION_ALLOWED: dict[str, None] = dict.fromkeys(ATTENTION_KINDS)  # an ordered set
+
+
+def allow_attention_kind(name: str, allowed: bool = True) -> None:
+    """Make ``name`` a valid ``ArchConfig.attention`` (``allowed=False``: no longer); the built-ins always are.
+
+    Called by :func:`snnas.models.register_attention` and ``unregister_attention``, which also provide the layer.
+    """
+    if allowed:
+        _ATTENTION_ALLOWED[name] = None
+    elif name not in ATTENTION_KINDS:
+        _ATTENTION_ALLOWED.pop(name, None)
+
+
+def attention_kinds() -> tuple[str, ...]:
+    """The valid ``ArchConfig.attention`` values now: :data:`ATTENTION_KINDS`, then registered ones.
+
+    Example:
+        >>> attention_kinds()[:3]
+        ('sssa', 'ssa', 'sdsa')
+    """
+    return tuple(_ATTENTION_ALLOWED)
 
 
 @dataclass(frozen=True)
@@ -89,15 +138,10 @@ class ArchConfig:
             elif f.type in ("int", "str | int") and float(v).is_integer():
                 object.__setattr__(self, f.name, int(v))
         # Fields that cannot affect the network take their defaults, so equal networks get equal ids.
-        inactive: list[str] = []
-        if self.attention != "sssa":
-            inactive += ["sssa_version", "saccades", "kappa", "fixation", "vth_mode", "vth_init", "sssa_inference"]
-        elif self.saccades != "threshold":
-            inactive += ["vth_mode", "vth_init"]  # top-k ranks the salience; no threshold is involved
-        if self.tokenizer != "gl_sps":
-            inactive.append("tokenizer_dilation")
-        for name in inactive:
-            object.__setattr__(self, name, _DEFAULTS[name])
+        given = {c: getattr(self, c) for c in CONTROLS}  # judged on the values given, before any reset
+        for name in ACTIVE_WHEN:
+            if not is_active(name, given):
+                object.__setattr__(self, name, FIELD_DEFAULTS[name])
         self._validate()
 
     # ------------------------------------------------------------------ validation
@@ -121,7 +165,7 @@ class ArchConfig:
         if not isinstance(self.neuron_tau, float) or not math.isfinite(self.neuron_tau) or self.neuron_tau <= 1:
             raise bad("neuron_tau", "must be a number > 1 (spikingjelly's LIF requires tau > 1)")
         choices = {
-            "attention": ATTENTION_KINDS, "tokenizer": TOKENIZERS, "sssa_version": SSSA_VERSIONS,
+            "attention": attention_kinds(), "tokenizer": TOKENIZERS, "sssa_version": SSSA_VERSIONS,
             "kappa": KAPPA_MODES, "fixation": FIXATION_MODES, "vth_mode": VTH_MODES,
             "sssa_inference": SSSA_INFERENCE, "surrogate": SURROGATES,
         }
@@ -209,7 +253,7 @@ class ArchConfig:
         return dataclasses.replace(self, **changes)
 
 
-_DEFAULTS = {f.name: f.default for f in fields(ArchConfig)}
+FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(ArchConfig)}
 
 
 def _listed(names: list[str], limit: int = 8) -> str:

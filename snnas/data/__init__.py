@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from snnas.data import _neuromorphic as _neuromorphic  # noqa: F401  (registers the event datasets)
 from snnas.data import _static as _static  # noqa: F401  (registers the image datasets)
+from snnas.data._adapt import adapt_config, calibration_batch
 from snnas.data._events import events_to_frames, read_aedat20, read_aedat31, read_atis_bin
 from snnas.data._idx import read_idx
 from snnas.data._registry import (
@@ -43,13 +44,15 @@ from snnas.data._tensor import (
     FrameFileDataset,
     SnnasDataset,
     TensorDataset,
+    nested_split,
     stratified_indices,
 )
 
 __all__ = [
+    "adapt_config", "calibration_batch",
     "DEFAULT_DATASET", "DatasetEntry", "Location", "RawSplit", "create_dataset", "dataset_info",
     "default_data_dir", "files_locator", "get_entry", "list_datasets", "register_dataset",
-    "BatchTransform", "SnnasDataset", "TensorDataset", "FrameFileDataset", "stratified_indices",
+    "BatchTransform", "SnnasDataset", "TensorDataset", "FrameFileDataset", "nested_split", "stratified_indices",
     "SafeUnpickler", "safe_load", "read_idx", "read_aedat31", "read_aedat20", "read_atis_bin",
     "events_to_frames", "load_fashion_mini_manifest",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from snnas.errors import DatasetError
 
-__all__ = ["BatchTransform", "SnnasDataset", "TensorDataset", "FrameFileDataset", "stratified_indices"]
+__all__ = ["BatchTransform", "SnnasDataset", "TensorDataset", "FrameFileDataset", "nested_split", "stratified_indices"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,23 @@ class SnnasDataset(torch.utils.data.Dataset):
     def _load(self, indices: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _take(self, indices: torch.Tensor, transform: BatchTransform) -> SnnasDataset:  # pragma: no cover
+        raise NotImplementedError
+
+    def subset(self, indices: np.ndarray | Sequence[int], augment: bool | None = None) -> SnnasDataset:
+        """The samples at ``indices``, in that order, as a dataset of the same kind; ``augment`` switches the
+        random crop and flip on or off (default: as this dataset).
+
+        Example:
+            >>> ds = TensorDataset(torch.zeros(6, 1, 8, 8, dtype=torch.uint8), torch.arange(6) % 3,
+            ...                    name="toy", classes=("a", "b", "c"))
+            >>> sub = ds.subset([0, 3], augment=True)
+            >>> len(sub), sub.targets.tolist(), sub.transform.augment
+            (2, [0, 0], True)
+        """
+        tf = self.transform if augment is None else replace(self.transform, augment=augment)
+        return self._take(torch.as_tensor(np.asarray(indices), dtype=torch.int64), tf)
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         """One sample ``([C, H, W] or [T, 2, H, W], label)``, for ``torch.utils.data.DataLoader`` users."""
         if not -len(self) <= i < len(self):
@@ -157,6 +174,10 @@ class TensorDataset(SnnasDataset):
     def _load(self, indices: torch.Tensor) -> torch.Tensor:
         return self.data[indices]
 
+    def _take(self, indices: torch.Tensor, transform: BatchTransform) -> TensorDataset:
+        return TensorDataset(self.data[indices], self.targets[indices], name=self.name, classes=self.classes,
+                             transform=transform)
+
 
 class FrameFileDataset(SnnasDataset):
     """Event frames read lazily from ``.npz`` files (key ``frames``, spikingjelly's cache format).
@@ -179,6 +200,10 @@ class FrameFileDataset(SnnasDataset):
 
     def _load(self, indices: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.stack([load_frames(self.files[int(i)], self.shape) for i in indices]))
+
+    def _take(self, indices: torch.Tensor, transform: BatchTransform) -> FrameFileDataset:
+        return FrameFileDataset([self.files[int(i)] for i in indices], self.targets[indices].numpy(), name=self.name,
+                                classes=self.classes, shape=self.shape, transform=transform)
 
 
 def load_frames(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -214,3 +239,24 @@ def stratified_indices(labels: np.ndarray, fraction: float, seed: int) -> np.nda
         k = max(1, int(round(fraction * members.size)))
         chosen.append(rng.choice(members, size=k, replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+def nested_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A seeded, stratified validation split, and the rest of every class in a seeded order.
+
+    Returns the sorted validation indices and, per class, the remaining indices shuffled: any prefix of every
+    class's list is a stratified sample, and a longer prefix contains a shorter one (nested fidelities).
+
+    Example:
+        >>> val, rest = nested_split(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.25, seed=0)
+        >>> val.size, [r.size for r in rest]
+        (2, [3, 3])
+    """
+    rng = np.random.default_rng(seed)
+    val, rest = [], []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        n_val = max(1, round(val_fraction * len(members)))
+        val.append(members[:n_val])
+        rest.append(members[n_val:])
+    return np.sort(np.concatenate(val)), rest

@@ -12,11 +12,10 @@ Example:
 from __future__ import annotations
 
 from snnas.energy._ann import ann_equivalent_macs, mixer_dense_macs
-from snnas.energy._calibration import adapt_config, calibration_batch
 from snnas.energy._count import LayerCounts, count_ops
 from snnas.energy._profiles import OP_KINDS, EnergyProfile, list_profiles, load_profile
 from snnas.energy._report import EnergyReport, LayerEnergy, estimate, recalibrate_batchnorm
 
-__all__ = ["OP_KINDS", "EnergyProfile", "EnergyReport", "LayerCounts", "LayerEnergy", "adapt_config",
-           "ann_equivalent_macs", "calibration_batch", "count_ops", "estimate", "list_profiles", "load_profile",
+__all__ = ["OP_KINDS", "EnergyProfile", "EnergyReport", "LayerCounts", "LayerEnergy", "ann_equivalent_macs",
+           "count_ops", "estimate", "list_profiles", "load_profile",
            "mixer_dense_macs", "recalibrate_batchnorm"]

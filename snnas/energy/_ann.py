@@ -2,8 +2,9 @@
 
 The ANN equivalent runs the same architecture once (T = 1) on real-valued activations, so every
 Linear/Conv is a dense MAC layer. thop counts nn.Linear/nn.Conv2d itself; it misses functional matmuls,
-so each token mixer gets a custom op with its dense mixing MACs (plus its children's, because thop does
-not descend below a module that has a rule). BatchNorm folds into the weights and costs nothing.
+so every module that states its own rule (``dense_macs``, as each token mixer does) gets a custom op with
+those MACs (plus its children's, because thop does not descend below a module that has a rule). BatchNorm
+folds into the weights and costs nothing.
 """
 
 from __future__ import annotations
@@ -22,27 +23,24 @@ with warnings.catch_warnings():  # thop 0.1.1 compares versions with distutils' 
     from thop.vision.basic_hooks import zero_ops
 
 from snnas.config import ArchConfig
-from snnas.models import SDSA, SSA, SSSA, create_model
+from snnas.models import create_model
 
 __all__ = ["ann_equivalent_macs", "mixer_dense_macs"]
 
 
+def _has_rule(module: nn.Module) -> bool:
+    return callable(getattr(module, "dense_macs", None))
+
+
 def mixer_dense_macs(module: nn.Module, tokens: torch.Size) -> int:
-    """Dense multiply-accumulates of one token-mixing call on ``[T, B, N, D]`` real-valued tokens."""
-    t, b, n, d = tokens
-    rows = t * b
-    if isinstance(module, SSA):
-        return 2 * rows * n * n * d  # Q K^T, then (Q K^T) V
-    if isinstance(module, SDSA):
-        return 2 * rows * n * d  # K * V, then Q * (sum K V)
-    if isinstance(module, SSSA):
-        heads = module.num_heads
-        groups = 1 if module.shared else heads
-        macs = rows * n * d + rows * heads * n + rows * groups * n * t  # gate V, Q' * kappa, M_w mixing
-        if module.version == "v1":
-            macs += rows * heads * n * n  # the explicit N x N outer product
-        return macs
-    raise TypeError(f"no dense-MAC rule for {type(module).__name__}")
+    """Dense multiply-accumulates of one token-mixing call on ``[T, B, N, D]`` real-valued tokens.
+
+    The rule is the module's own ``dense_macs`` (see :mod:`snnas.models._mixers`); a module without one is a
+    ``TypeError``.
+    """
+    if not _has_rule(module):
+        raise TypeError(f"no dense-MAC rule for {type(module).__name__}")
+    return int(module.dense_macs(tokens))
 
 
 def _mixer_hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -57,8 +55,8 @@ def ann_equivalent_macs(cfg: ArchConfig) -> int:
     with torch.random.fork_rng(devices=[]):  # building a model draws weights: leave the caller's RNG alone
         net = create_model(cfg.replace(T=1)).eval()
     x = torch.zeros(1, cfg.in_channels, cfg.img_size, cfg.img_size)
-    custom = {nn.BatchNorm1d: zero_ops, nn.BatchNorm2d: zero_ops, SSA: _mixer_hook, SDSA: _mixer_hook,
-              SSSA: _mixer_hook}
+    custom = {nn.BatchNorm1d: zero_ops, nn.BatchNorm2d: zero_ops}
+    custom.update({type(m): _mixer_hook for m in net.modules() if _has_rule(m)})  # thop keys on exact types
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore", DeprecationWarning)
         macs, _ = profile(net, inputs=(x,), custom_ops=custom, verbose=False)

@@ -14,18 +14,16 @@ Built on spikingjelly 2.0's ``op_counter`` (``DispatchCounterMode`` with ``SynOp
   non-zero spike count (dense operands: one per element). spikingjelly's ``ACCounter`` charges every element
   and BN internals, so a silent network would still pay for its adds.
 * **Neuron updates** are counted per neuron per timestep by forward hooks on spikingjelly neurons and on
-  the saccadic neuron (whose threshold compare or top-k selection it includes); their internal arithmetic
-  is not counted again.
-* **SSSA's salience** (``Salience``) is charged by structure: one add per Q (and K) spike for the channel
-  counts, one multiply per token with a non-zero Q' (V1: per pair of non-zero Q'_i, K'_j), one add per
-  non-zero head salience when heads share the fixation.
+  any module marked ``spiking_neuron = True`` (SSSA's saccadic neuron, whose threshold compare or top-k
+  selection it includes); their internal arithmetic is not counted again.
+* **Structural charges**: a module that defines ``snn_ops(inputs, output) -> {kind: count}`` is charged
+  what it returns and nothing inside it is counted again (SSSA's ``Salience`` and ``TemporalMixing``: their
+  values, e.g. an identity M_w at init, must not turn a multiply into a "spike"; GL-SPS's ``MembraneSum``
+  returns nothing, as a deployment folds it). The rules live on the modules (see
+  :mod:`snnas.models._mixers`), so this counter names no layer of the model family.
 
-Not counted, as a deployment folds them: BatchNorm (into the preceding weights) and ``MembraneSum``
-(GL-SPS's two branches drive one membrane: their synaptic events, already counted, accumulate into the
-same potential). ``TemporalMixing``'s own ops are replaced by a structural charge: each non-zero salience
-P[s] costs one MAC for every H[t], t >= s, of the lower-triangular M_w (its values, e.g. an identity M_w at
-init, must not turn a multiply into a "spike"). Spikingjelly records each op in every enclosing module; a
-layer's own count is its record minus those of its nearest recorded descendants.
+Not counted, as a deployment folds it: BatchNorm (into the preceding weights). Spikingjelly records each op
+in every enclosing module; a layer's own count is its record minus those of its nearest recorded descendants.
 """
 
 from __future__ import annotations
@@ -41,16 +39,28 @@ from spikingjelly.activation_based.op_counter.base import BaseCounter, is_binary
 from torch import nn
 
 from snnas import _faults
-from snnas.models.sssa import SaccadicNeuron, Salience, TemporalMixing
-from snnas.models.tokenizer import MembraneSum
 
 __all__ = ["LayerCounts", "count_ops"]
 
 aten = torch.ops.aten
-# Counted by hooks instead (neurons: updates; TemporalMixing and Salience: by structure) or folded away.
-_IGNORED = [BaseNode, SaccadicNeuron, nn.BatchNorm1d, nn.BatchNorm2d, TemporalMixing, Salience, MembraneSum]
+_FOLDED = [nn.BatchNorm1d, nn.BatchNorm2d]  # a deployment folds BN into the preceding weights
 _LOCK = threading.Lock()  # spikingjelly's module tracker hooks are process-wide: one count at a time
-_NEURONS = (BaseNode, SaccadicNeuron)
+_STRUCTURAL_KINDS = ("sop", "mac", "ac")  # what an ``snn_ops`` rule may charge
+
+
+def _is_neuron(m: nn.Module) -> bool:
+    return isinstance(m, BaseNode) or getattr(m, "spiking_neuron", False) is True
+
+
+def _is_structural(m: nn.Module) -> bool:
+    return callable(getattr(m, "snn_ops", None))
+
+
+def _ignored(model: nn.Module) -> list[type[nn.Module]]:
+    """Module types the dispatch counters skip: counted by hooks instead (neurons: updates; ``snn_ops``: by
+    structure) or folded away. spikingjelly ignores by type, so these are the types found in ``model``."""
+    own = dict.fromkeys(type(m) for m in model.modules() if _is_neuron(m) or _is_structural(m))
+    return [BaseNode, *_FOLDED, *own]
 
 
 def _uncounted() -> torch._C._ExcludeDispatchKeyGuard:
@@ -113,9 +123,9 @@ def _event_driven_macs(dense_rule, synop_rule, act: int):  # noqa: ANN001, ANN20
     return rule
 
 
-def _mac_counter() -> MACCounter:
+def _mac_counter(ignored: list[type[nn.Module]]) -> MACCounter:
     mac = MACCounter(extra_rules={aten.mul.Tensor: _mac_elementwise, aten.div.Tensor: _mac_elementwise},
-                     extra_ignore_modules=_IGNORED)
+                     extra_ignore_modules=ignored)
     synop_rules = SynOpCounter().rules
     for op, act in _ACTIVATION_ARG.items():
         mac.rules[op] = _event_driven_macs(mac.rules[op], synop_rules[op], act)
@@ -166,9 +176,10 @@ def count_ops(model: nn.Module, x: torch.Tensor, **forward_kwargs: object) -> tu
     Returns the rows and the encoding layers (the synaptic layers that ran before any neuron, i.e. on the
     model input). Counting holds a process-wide lock: spikingjelly's module tracker sees every forward.
     """
-    sop_c = SynOpCounter(extra_ignore_modules=_IGNORED)
-    mac_c = _mac_counter()
-    ac_c = AccumulateCounter(extra_ignore_modules=_IGNORED)
+    ignored = _ignored(model)
+    sop_c = SynOpCounter(extra_ignore_modules=ignored)
+    mac_c = _mac_counter(ignored)
+    ac_c = AccumulateCounter(extra_ignore_modules=ignored)
     names = {m: n for n, m in model.named_modules()}
     rows: dict[str, LayerCounts] = {}
     fired: list[bool] = []
@@ -186,30 +197,18 @@ def count_ops(model: nn.Module, x: torch.Tensor, **forward_kwargs: object) -> tu
         with _uncounted():
             r.firing_rate_t = [float(v) for v in out.detach().float().flatten(1).mean(1)]
 
-    def on_mixing(m: TemporalMixing, inputs: tuple, out: torch.Tensor) -> None:
-        p = inputs[0]
-        if p is not None:  # H = M_w P: a non-zero P[s] feeds H[t] for every t >= s (lower-triangular M_w)
-            with _uncounted():
-                nnz_t = p.ne(0).flatten(1).sum(1)
-                row(names[m]).mac += int((nnz_t * torch.arange(p.shape[0], 0, -1, device=p.device)).sum())
-
-    def on_salience(m: Salience, inputs: tuple, out: torch.Tensor) -> None:
-        q, k = inputs
-        r = row(names[m])
+    def on_structural(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         with _uncounted():
-            q_count = q.ne(0).sum(-1)  # tokens' Q' > 0 is what triggers a multiply
-            r.ac += int(q.count_nonzero())  # Q' = sum of Q spikes: one add per spike
-            if m.kappa_mode == "learned":
-                r.mac += int(q_count.count_nonzero())  # Q' * alpha for every token that has a Q spike
-            else:
-                r.ac += int(k.count_nonzero())  # K' or kappa: one add per K spike
-                if m.version == "v1":  # the explicit outer product: every pair of non-zero Q'_i, K'_j
-                    k_nz = k.ne(0).any(-1).sum(-1)  # [T, B, h]
-                    r.mac += int((q_count.ne(0).sum(-1) * k_nz).sum())
-                else:
-                    r.mac += int(q_count.count_nonzero())  # Q' * kappa
-            if m.shared:
-                r.ac += int(q_count.count_nonzero())  # per-head saliences summed over heads
+            ops = m.snn_ops(inputs, out)
+        if not ops:  # nothing to charge (a folded op): no row either
+            return
+        unknown = sorted(set(ops) - set(_STRUCTURAL_KINDS))
+        if unknown:
+            raise ValueError(f"{type(m).__name__}.snn_ops returned unknown op kind(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(_STRUCTURAL_KINDS)}")
+        r = row(names[m])
+        for kind, n in ops.items():
+            setattr(r, kind, getattr(r, kind) + int(n))
 
     def on_synapse(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         with _uncounted():
@@ -217,9 +216,8 @@ def count_ops(model: nn.Module, x: torch.Tensor, **forward_kwargs: object) -> tu
         if not fired:  # before any neuron ran, a layer can only be reading the model input: the encoding layer
             encoding.append(names[m])
 
-    hooks = [m.register_forward_hook(on_neuron) for m in model.modules() if isinstance(m, _NEURONS)]
-    hooks += [m.register_forward_hook(on_mixing) for m in model.modules() if isinstance(m, TemporalMixing)]
-    hooks += [m.register_forward_hook(on_salience) for m in model.modules() if isinstance(m, Salience)]
+    hooks = [m.register_forward_hook(on_neuron) for m in model.modules() if _is_neuron(m)]
+    hooks += [m.register_forward_hook(on_structural) for m in model.modules() if _is_structural(m)]
     hooks += [m.register_forward_hook(on_synapse) for m in model.modules()
               if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)]
     root = type(model).__name__

@@ -14,6 +14,7 @@ from snnas.energy._ann import ann_equivalent_macs
 from snnas.energy._count import count_ops
 from snnas.energy._profiles import OP_KINDS, EnergyProfile, load_profile
 from snnas.errors import SnnasError
+from snnas.models._batchnorm import batchnorm_layers, exact_batchnorm_statistics
 
 __all__ = ["LayerEnergy", "EnergyReport", "estimate", "recalibrate_batchnorm"]
 
@@ -107,23 +108,11 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, **forward_kwargs: o
     calibrates on training batches): an untrained model is changed on purpose, a trained one never.
     Returns whether it recalibrated (only models whose BN has never seen data).
     """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = batchnorm_layers(model)
     if not bns or any(int(m.num_batches_tracked) > 0 for m in bns):
         return False
-    saved = [m.momentum for m in bns]
-    modes = {m: m.training for m in model.modules()}
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average: after one pass, exactly this batch's statistics
-    try:
-        model.train()
-        with torch.no_grad():
-            model(x, **forward_kwargs)
-    finally:
-        for m, mom in zip(bns, saved, strict=True):
-            m.momentum = mom
-        for m, mode in modes.items():
-            m.training = mode
+    with exact_batchnorm_statistics(model), torch.no_grad():  # one pass: exactly this batch's statistics
+        model(x, **forward_kwargs)
     return True
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from snnas.config import ArchConfig
+from snnas.models._mixers import register_attention
 from snnas.models._neurons import LinearBNLIF, make_lif
 
 __all__ = ["SpikingAttention", "SSA", "SDSA"]
@@ -20,7 +21,14 @@ __all__ = ["SpikingAttention", "SSA", "SDSA"]
 class SpikingAttention(nn.Module):
     """Q, K, V = LIF(BN(Linear(x))) split into heads; ``mix`` does the token mixing; Linear-BN-LIF projection.
 
-    Subclasses implement :meth:`mix` on head-split spikes ``[T, B, h, N, d]`` and return the same shape.
+    Subclasses implement :meth:`mix` on head-split spikes ``[T, B, h, N, d]`` and return the same shape, and
+    ``dense_macs`` for the ANN equivalent (see :mod:`snnas.models._mixers` for what a new mixer provides).
+
+    Example:
+        >>> cfg = ArchConfig(T=2, depth=1, embed_dim=32, num_heads=2, img_size=16, patch_size=4, attention="ssa")
+        >>> attn = SSA(cfg)
+        >>> attn(torch.randint(0, 2, (2, 3, 16, 32)).float()).shape, attn.dense_macs(torch.Size([1, 1, 16, 32]))
+        (torch.Size([2, 3, 16, 32]), 16384)
     """
 
     def __init__(self, cfg: ArchConfig, *, with_key: bool = True) -> None:
@@ -60,6 +68,11 @@ class SSA(SpikingAttention):
     def mix(self, q: torch.Tensor, k: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
         return self.attn_lif((q @ k.transpose(-2, -1)) @ v * self.scale)
 
+    def dense_macs(self, tokens: torch.Size) -> int:
+        """Dense MACs of one mixing call on real-valued ``[T, B, N, D]`` tokens."""
+        t, b, n, d = tokens
+        return 2 * t * b * n * n * d  # Q K^T, then (Q K^T) V
+
 
 class SDSA(SpikingAttention):
     """Spike-driven Transformer's SDSA: ``Q * LIF_0.5(sum_tokens(K * V))`` (linear in N)."""
@@ -70,3 +83,12 @@ class SDSA(SpikingAttention):
 
     def mix(self, q: torch.Tensor, k: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
         return q * self.attn_lif((k * v).sum(dim=-2, keepdim=True))
+
+    def dense_macs(self, tokens: torch.Size) -> int:
+        """Dense MACs of one mixing call on real-valued ``[T, B, N, D]`` tokens."""
+        t, b, n, d = tokens
+        return 2 * t * b * n * d  # K * V, then Q * (sum K V)
+
+
+register_attention("ssa", SSA)
+register_attention("sdsa", SDSA)

@@ -9,14 +9,14 @@ from torch import nn
 from snnas import _faults
 from snnas.config import ArchConfig
 from snnas.errors import SnnasError
+from snnas.models import attention as _attention  # noqa: F401  (registers the SSA and SDSA mixers)
+from snnas.models._mixers import ATTENTION_LAYERS, attention_layer
 from snnas.models._neurons import LinearBNLIF
-from snnas.models.attention import SDSA, SSA
 from snnas.models.sssa import SSSA
 from snnas.models.tokenizer import GLSPS, SPS
 
 __all__ = ["MLP", "Block", "SNNViT", "ATTENTION_LAYERS", "TOKENIZER_LAYERS"]
 
-ATTENTION_LAYERS: dict[str, type[nn.Module]] = {"sssa": SSSA, "ssa": SSA, "sdsa": SDSA}
 TOKENIZER_LAYERS: dict[str, type[nn.Module]] = {"sps": SPS, "gl_sps": GLSPS}
 
 
@@ -64,7 +64,7 @@ class SNNViT(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        attn_layer = attn_layer or ATTENTION_LAYERS[cfg.attention]
+        attn_layer = attn_layer or attention_layer(cfg.attention)
         self.tokenizer = (tokenizer_layer or TOKENIZER_LAYERS[cfg.tokenizer])(cfg)
         self.blocks = nn.Sequential(*[Block(cfg, attn_layer, mlp_layer) for _ in range(cfg.depth)])
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)

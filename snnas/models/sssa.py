@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from snnas.config import ArchConfig
+from snnas.models._mixers import register_attention
 from snnas.models._neurons import make_surrogate
 from snnas.models.attention import SpikingAttention
 
@@ -42,7 +43,13 @@ class TemporalMixing(nn.Module):
 
     ``forward(p, scale)`` computes ``H = M_w diag(1/scale) P`` per group; ``forward(None, scale, vth)``
     the folded thresholds. It is its own module so the energy counter can charge the mixing by its
-    structure (``T(T+1)/2`` MACs per token and group) rather than by the values of M_w.
+    structure (:meth:`snn_ops`) rather than by the values of M_w.
+
+    Example:
+        >>> mixing = TemporalMixing(T=3)
+        >>> p = torch.tensor([1.0, 0.0, 2.0]).view(3, 1, 1, 1)  # P[0] feeds H[0..2], P[2] feeds H[2]
+        >>> mixing.snn_ops((p, torch.ones(3, 1)), mixing(p, torch.ones(3, 1)))
+        {'mac': 4}
     """
 
     def __init__(self, T: int) -> None:
@@ -63,6 +70,18 @@ class TemporalMixing(nn.Module):
             return folded * scale
         return torch.einsum("gts,sbgn->tbgn", m.unsqueeze(0) / scale.t().unsqueeze(1), p)
 
+    def snn_ops(self, inputs: tuple, output: torch.Tensor) -> dict[str, int]:
+        """Ops of one call, by structure: a non-zero ``P[s]`` costs one MAC for every ``H[t]``, ``t >= s``.
+
+        The values of M_w must not decide it (an identity M_w at init would turn every multiply into a
+        "spike"). The folded thresholds (``p=None``) involve parameters only: nothing is charged.
+        """
+        p = inputs[0]
+        if p is None:
+            return {}
+        nnz_t = p.ne(0).flatten(1).sum(1)
+        return {"mac": int((nnz_t * torch.arange(p.shape[0], 0, -1, device=p.device)).sum())}
+
 
 class SaccadicNeuron(nn.Module):
     """Causal temporal mixing of patch salience, then a threshold (or top-k) fixation spike.
@@ -75,6 +94,10 @@ class SaccadicNeuron(nn.Module):
         >>> tuple(s.shape), bool(((s == 0) | (s == 1)).all())
         ((4, 3, 2, 10), True)
     """
+
+    # For the energy counter: one neuron update per input element (its threshold compare or top-k included);
+    # the arithmetic inside is not counted again.
+    spiking_neuron = True
 
     def __init__(
         self,
@@ -195,8 +218,15 @@ class SaccadicNeuron(nn.Module):
 class Salience(nn.Module):
     """Per-token salience ``P = rowsum(Q' K'^T)`` (V1: the N x N product; V2: ``Q' * kappa``; or ``Q' * alpha``).
 
-    A module of its own so that the energy counter can charge it by its structure (one add per Q/K spike
-    for the counts, one multiply per non-zero Q') instead of by the values it happens to see.
+    A module of its own so that the energy counter can charge it by its structure (:meth:`snn_ops`)
+    instead of by the values it happens to see.
+
+    Example:
+        >>> sal = Salience("v2", "data", shared=False, heads=1)
+        >>> q = torch.tensor([[1.0, 1.0], [0.0, 0.0]]).view(1, 1, 1, 2, 2)  # token 0: Q' = 2; token 1: silent
+        >>> k = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).view(1, 1, 1, 2, 2)  # kappa = 2
+        >>> sal(q, k).flatten().tolist(), sal.snn_ops((q, k), None)
+        ([4.0, 0.0], {'ac': 4, 'mac': 1})
     """
 
     def __init__(self, version: str, kappa: str, shared: bool, heads: int) -> None:
@@ -217,6 +247,27 @@ class Salience(nn.Module):
         else:
             p = q_count * k.sum(dim=(-2, -1), dtype=torch.float32).unsqueeze(-1)  # rank-1 identity: Q' * kappa
         return p.sum(2, keepdim=True) if self.shared else p
+
+    def snn_ops(self, inputs: tuple, output: torch.Tensor) -> dict[str, int]:
+        """Ops of one call, by structure: one add per Q (and K) spike for the counts, one multiply per token
+        with a non-zero Q' (V1: per pair of non-zero Q'_i, K'_j), one add per non-zero head salience summed
+        when heads share the fixation."""
+        q, k = inputs
+        ac = mac = 0
+        q_count = q.ne(0).sum(-1)  # tokens' Q' > 0 is what triggers a multiply
+        ac += int(q.count_nonzero())  # Q' = sum of Q spikes: one add per spike
+        if self.kappa_mode == "learned":
+            mac += int(q_count.count_nonzero())  # Q' * alpha for every token that has a Q spike
+        else:
+            ac += int(k.count_nonzero())  # K' or kappa: one add per K spike
+            if self.version == "v1":  # the explicit outer product: every pair of non-zero Q'_i, K'_j
+                k_nz = k.ne(0).any(-1).sum(-1)  # [T, B, h]
+                mac += int((q_count.ne(0).sum(-1) * k_nz).sum())
+            else:
+                mac += int(q_count.count_nonzero())  # Q' * kappa
+        if self.shared:
+            ac += int(q_count.count_nonzero())  # per-head saliences summed over heads
+        return {"ac": ac, "mac": mac}
 
 
 class SSSA(SpikingAttention):
@@ -251,6 +302,20 @@ class SSSA(SpikingAttention):
         s = self.saccadic(self.salience(q, k))  # [T, B, G, N]
         return v * s.unsqueeze(-1).to(v.dtype)
 
+    def dense_macs(self, tokens: torch.Size) -> int:
+        """Dense MACs of one mixing call on real-valued ``[T, B, N, D]`` tokens."""
+        t, b, n, d = tokens
+        rows = t * b
+        heads = self.num_heads
+        groups = 1 if self.shared else heads
+        macs = rows * n * d + rows * heads * n + rows * groups * n * t  # gate V, Q' * kappa, M_w mixing
+        if self.version == "v1":
+            macs += rows * heads * n * n  # the explicit N x N outer product
+        return macs
+
     @property
     def fixation_rate(self) -> torch.Tensor | None:
         return self.saccadic.fixation_rate
+
+
+register_attention("sssa", SSSA)

@@ -43,6 +43,11 @@ class MembraneSum(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a + b
 
+    def snn_ops(self, inputs: tuple, output: torch.Tensor) -> dict[str, int]:
+        """Nothing: a deployment folds the sum, both branches' synaptic events (counted there) accumulating
+        into the same potential."""
+        return {}
+
 
 class _Stage(nn.Module):
     def __init__(self, cfg: ArchConfig, c_in: int, c_out: int, dilation: int | None, pool: bool) -> None:

@@ -10,19 +10,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from snnas._versions import package_versions
-from snnas.search._pruner import hypervolume_2d, knee_index
+from snnas.search import ARCH_COLUMNS, TrialRecord, hypervolume_2d, knee_index
 
 __all__ = ["gather", "ARCH_FIELDS"]
 
-ARCH_FIELDS = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "attention", "kappa",
-               "sssa_version", "fixation", "patch_size")
+ARCH_FIELDS = ARCH_COLUMNS  # the trial record's list: the page, the CSV and the terminal show the same fields
 OPS = ("sop", "mac", "ac", "neuron_update")
 _ROW_COUNT = {"sop": "sop", "mac": "mac", "ac": "ac", "neuron_update": "neuron_updates"}
-
-
-def _last_rung(t: FrozenTrial) -> tuple[int, dict[str, Any]] | None:
-    rungs = sorted((int(k[4:]), v) for k, v in t.user_attrs.items() if k.startswith("rung") and k[4:].isdigit())
-    return rungs[-1] if rungs else None
 
 
 def _mean_rate(report: dict[str, Any] | None) -> float | None:
@@ -34,20 +28,21 @@ def _mean_rate(report: dict[str, Any] | None) -> float | None:
 
 
 def _trial_row(t: FrozenTrial, front: set[int], n_rungs: int | None) -> dict[str, Any] | None:
-    cfg = t.user_attrs.get("config", {})
+    r = TrialRecord.of(t)
+    cfg = r.config
     row: dict[str, Any] = {
-        "number": t.number, "state": t.state.name, "pareto": t.number in front,
-        "params": t.user_attrs.get("params"), "arch_id": t.user_attrs.get("arch_id"),
-        "knobs": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in t.params.items()},
+        "number": r.number, "state": r.state.name, "pareto": r.number in front,
+        "params": r.n_params, "arch_id": r.arch_id,
+        "knobs": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in r.params.items()},
         "arch": {k: cfg.get(k) for k in ARCH_FIELDS if k in cfg},
-        "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason"),
-        "seconds": round(t.duration.total_seconds(), 2) if t.duration else None,
-        "firing_rate": _mean_rate(t.user_attrs.get("energy_report")),
-        "seed": t.user_attrs.get("seed"),
+        "reason": r.reason,
+        "seconds": round(r.seconds, 2) if r.seconds is not None else None,
+        "firing_rate": _mean_rate(r.energy_report),
+        "seed": r.seed,
     }
-    if t.state == TrialState.COMPLETE and t.values:
-        row.update(acc=t.values[0], energy=t.values[1], fidelity="full")
-    elif (last := _last_rung(t)) is not None:
+    if r.state == TrialState.COMPLETE and r.values:
+        row.update(acc=r.accuracy, energy=r.energy_uj, fidelity="full")
+    elif (last := r.last_rung) is not None:
         k, r = last
         row.update(acc=r["val_accuracy"], energy=r["energy_uj"], fidelity=f"rung {k}" + (
             f" of {n_rungs}" if n_rungs else ""))
@@ -76,13 +71,14 @@ def _firing(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _detail(t: FrozenTrial) -> dict[str, Any]:
-    rep = t.user_attrs.get("energy_report") or {}
-    return {"number": t.number, "acc": t.values[0], "energy": t.values[1], "params": t.user_attrs.get("params"),
-            "arch_id": t.user_attrs.get("arch_id"), "config": t.user_attrs.get("config", {}),
+    r = TrialRecord.of(t)
+    rep = r.energy_report or {}
+    return {"number": r.number, "acc": r.accuracy, "energy": r.energy_uj, "params": r.n_params,
+            "arch_id": r.arch_id, "config": r.config,
             "counts": rep.get("counts", {}), "energy_by_op": rep.get("energy_uj", {}),
             "ann_energy_uj": rep.get("ann_energy_uj"), "layers": _layers(rep), "firing": _firing(rep),
-            "seed": t.user_attrs.get("seed"), "command": t.user_attrs.get("command"),
-            "rungs": [v for k, v in sorted(t.user_attrs.items()) if k.startswith("rung") and k[4:].isdigit()]}
+            "seed": r.seed, "data_seed": r.data_seed, "command": r.command,
+            "rungs": list(r.rungs)}  # in rung order (numerically: rung 10 after rung 2)
 
 
 def _hypervolume(complete: list[FrozenTrial], feasible: set[int]) -> dict[str, Any]:
@@ -118,8 +114,7 @@ def _importance(study: optuna.Study, n_complete: int) -> dict[str, Any]:
 
 
 def _feasible(t: FrozenTrial) -> bool:
-    cons = t.system_attrs.get("constraints")
-    return cons is None or all(c <= 0 for c in cons)
+    return TrialRecord.of(t).feasible
 
 
 def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
@@ -137,7 +132,8 @@ def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
     rows = [r for t in trials if (r := _trial_row(t, front, n_rungs)) is not None]
     knob_names = [k["name"] for k in space.get("knobs", [])] or sorted({k for t in trials for k in t.params})
     provenance_source = next((t for t in front_trials if t.number == knee), front_trials[0] if front_trials else None)
-    prov = (provenance_source.user_attrs.get("energy_report") or {}).get("provenance", {}) if provenance_source else {}
+    prov = ((TrialRecord.of(provenance_source).energy_report or {}).get("provenance", {})
+            if provenance_source else {})
     return {
         "study": {"name": study.study_name, "space": study.user_attrs.get("space"),
                   "dataset": study.user_attrs.get("dataset"), "profile": study.user_attrs.get("profile"),

@@ -1,4 +1,4 @@
-"""Architecture search: spaces as TOML files, the proxy trainer, Pareto successive halving, the Optuna driver.
+"""Architecture search: spaces as TOML files, one trial life on two backends, Pareto successive halving.
 
 Example:
     >>> from snnas.search import load_space
@@ -9,14 +9,20 @@ Example:
 
 from __future__ import annotations
 
-from snnas.search._driver import SAMPLERS, SearchOptions, counts_toward_budget, make_sampler, open_study, run_worker
+from snnas.search._driver import run_worker
+from snnas.search._options import SAMPLERS, RayOptions, SearchOptions
+from snnas.search._proxy import ProxyTrainer, RungResult, TrialFailure
 from snnas.search._pruner import hypervolume_2d, knee_index, nondominated_ranks, pareto_front, pareto_keep
+from snnas.search._record import ARCH_COLUMNS, Attr, TrialRecord
 from snnas.search._results import open_existing_study, pareto_frame, trials_frame, write_pareto_csv
 from snnas.search._run import search
-from snnas.search._trainer import ProxyTrainer, RungResult, TrialFailure, pick_device
-from snnas.search.space import SearchSpace, list_spaces, load_space
+from snnas.search._space_file import list_spaces, load_space
+from snnas.search._study import counts_toward_budget, finished_count, make_sampler, open_study
+from snnas.search._trial import TrialLife
+from snnas.search.space import SearchSpace
 
-__all__ = ["counts_toward_budget", "hypervolume_2d", "knee_index", "list_spaces", "load_space", "make_sampler",
-           "nondominated_ranks", "open_existing_study", "open_study", "pareto_frame", "pareto_front", "pareto_keep",
-           "pick_device", "ProxyTrainer", "run_worker", "RungResult", "SAMPLERS", "search", "SearchOptions",
-           "SearchSpace", "TrialFailure", "trials_frame", "write_pareto_csv"]
+__all__ = ["ARCH_COLUMNS", "Attr", "counts_toward_budget", "finished_count", "hypervolume_2d", "knee_index",
+           "list_spaces", "load_space", "make_sampler", "nondominated_ranks", "open_existing_study", "open_study",
+           "pareto_frame", "pareto_front", "pareto_keep", "ProxyTrainer", "RayOptions", "run_worker", "RungResult",
+           "SAMPLERS", "search", "SearchOptions", "SearchSpace", "TrialFailure", "TrialLife", "TrialRecord",
+           "trials_frame", "write_pareto_csv"]

@@ -10,26 +10,20 @@ from optuna.trial import TrialState
 
 from snnas._atomic import write_atomic
 from snnas.errors import SnnasError, first_line
+from snnas.search._record import ARCH_COLUMNS, TrialRecord
 from snnas.search._storage import default_url, open_storage, storage_file
 
 __all__ = ["trials_frame", "pareto_frame", "write_pareto_csv", "open_existing_study"]
 
-_ARCH = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "kappa", "attention")
-COLUMNS = ("trial", "state", "val_accuracy", "energy_uj", "params", "arch_id", "seed", "seconds", "reason",
-           "command", *_ARCH)
+COLUMNS = ("trial", "state", "val_accuracy", "energy_uj", "params", "arch_id", "seed", "data_seed", "seconds",
+           "reason", "command", *ARCH_COLUMNS)
 
 
 def _row(t: optuna.trial.FrozenTrial) -> dict:
-    cfg = t.user_attrs.get("config", {})
-    row = {"trial": t.number, "state": t.state.name,
-           "val_accuracy": t.values[0] if t.values else None, "energy_uj": t.values[1] if t.values else None,
-           "params": t.user_attrs.get("params"), "arch_id": t.user_attrs.get("arch_id"),
-           "seed": t.user_attrs.get("seed"),
-           "seconds": t.duration.total_seconds() if t.duration else None,
-           "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason"),
-           "command": t.user_attrs.get("command")}
-    row.update({k: cfg.get(k) for k in _ARCH})
-    return row
+    r = TrialRecord.of(t)
+    return {"trial": r.number, "state": r.state.name, "val_accuracy": r.accuracy, "energy_uj": r.energy_uj,
+            "params": r.n_params, "arch_id": r.arch_id, "seed": r.seed, "data_seed": r.data_seed,
+            "seconds": r.seconds, "reason": r.reason, "command": r.command, **r.arch()}
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:

@@ -1,4 +1,7 @@
-"""``snnas search``: start the workers, watch the study, show progress, write the Pareto front."""
+"""``snnas search``: start the workers (or the Ray run), watch the study, show progress, write the Pareto front.
+
+The report page is not this module's: the CLI builds it after the search returns (search never calls report).
+"""
 
 from __future__ import annotations
 
@@ -21,10 +24,14 @@ from rich.table import Table
 
 from snnas.data import get_entry as get_dataset
 from snnas.errors import SnnasError
-from snnas.search._driver import SearchOptions, counts_toward_budget, make_trainer, open_study, run_worker
+from snnas.search._driver import make_trainer, run_worker
+from snnas.search._options import SearchOptions
+from snnas.search._proxy import ProxyTrainer
+from snnas.search._record import TrialRecord
 from snnas.search._results import pareto_frame, write_pareto_csv
-from snnas.search._trainer import ProxyTrainer
-from snnas.search.space import SearchSpace, load_space
+from snnas.search._space_file import load_space
+from snnas.search._study import counts_toward_budget, open_study
+from snnas.search.space import SearchSpace
 
 __all__ = ["search"]
 
@@ -48,16 +55,16 @@ def _worker_main(opts: SearchOptions, worker: int, deadline: float | None) -> No
 
 
 def _trial_line(t: optuna.trial.FrozenTrial) -> str:
-    cfg = t.user_attrs.get("config", {})
+    r = TrialRecord.of(t)
+    cfg = r.config
     arch = (f"T={cfg.get('T')} sacc={cfg.get('saccades')} depth={cfg.get('depth')} D={cfg.get('embed_dim')} "
-            f"params={t.user_attrs.get('params')}")
-    if t.state == TrialState.COMPLETE:
-        return f"trial {t.number} COMPLETE acc={t.values[0]:.4f} energy={t.values[1]:.4f}uJ {arch}"
-    reason = t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason")
-    if t.state == TrialState.FAIL and reason is None:  # its process died: not counted, re-run when it had params
-        return (f"trial {t.number} INTERRUPTED (its process died; not counted"
-                + (", re-run with the same parameters and seed)" if t.params else ")"))
-    return f"trial {t.number} {t.state.name} {arch} {reason or ''}"
+            f"params={r.n_params}")
+    if r.state == TrialState.COMPLETE:
+        return f"trial {r.number} COMPLETE acc={r.accuracy:.4f} energy={r.energy_uj:.4f}uJ {arch}"
+    if r.interrupted:  # its process died: not counted, re-run when it had params
+        return (f"trial {r.number} INTERRUPTED (its process died; not counted"
+                + (", re-run with the same parameters and seed)" if r.params else ")"))
+    return f"trial {r.number} {r.state.name} {arch} {r.reason or ''}"
 
 
 def _pareto_table(study: optuna.Study, limit: int = 12) -> Table:
@@ -75,9 +82,9 @@ def _running_table(study: optuna.Study) -> Table:
     for col in ("trial", "rungs done", "T", "saccades", "depth", "width"):
         table.add_column(col, justify="right")
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        cfg = t.user_attrs.get("config", {})
-        rungs = sum(k.startswith("rung") for k in t.user_attrs)
-        table.add_row(str(t.number), str(rungs), str(cfg.get("T", "")), str(cfg.get("saccades", "")),
+        r = TrialRecord.of(t)
+        cfg = r.config
+        table.add_row(str(r.number), str(len(r.rungs)), str(cfg.get("T", "")), str(cfg.get("saccades", "")),
                       str(cfg.get("depth", "")), str(cfg.get("embed_dim", "")))
     return table
 
@@ -132,19 +139,8 @@ class _WorkerRunner:
                              "above; finished trials are kept, re-run the same command to resume")
 
 
-def _refresh_report(opts: SearchOptions) -> str:
-    """Write or refresh reports/<study>/index.html; a report failure never costs the search its results."""
-    from snnas.report import build_report
-
-    try:
-        page = build_report(opts.study, opts.storage, Path("reports") / opts.study, csv=False)
-    except Exception as e:  # noqa: BLE001 - the study is saved; say why the page is missing
-        return f"report not written ({type(e).__name__}: {e}); the study is intact: `snnas report {opts.study}`"
-    return f"report: {page} (or `snnas dashboard {opts.study}` for a live view)"
-
-
 def search(opts: SearchOptions, quiet: bool = False, console: Console | None = None) -> optuna.Study:
-    """Run (or resume) a search until the study holds ``opts.budget`` finished trials."""
+    """Run (or resume) a search until the study holds ``opts.budget`` finished trials; write its Pareto front."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space: SearchSpace = load_space(opts.space)
     opts = opts.resolved(space)
@@ -153,17 +149,17 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     # Load the data before any study is created, so a corrupt dataset leaves no study file behind. One local
     # worker keeps this trainer; other backends load their own and only the check is done here.
     trainer = make_trainer(opts, space) if opts.backend == "optuna" and opts.workers == 1 else None
-    if trainer is None and not opts.address:
+    if trainer is None and not opts.ray.address:
         make_trainer(replace(opts, compile_neurons="off"), space)
-    if opts.backend == "ray" and opts.address:
-        from snnas.search._ray import check_address
+    if opts.backend == "ray" and opts.ray.address:
+        from snnas.search._ray_cluster import check_address
 
-        check_address(opts.address)  # a bad or silent address is refused before any study is created
+        check_address(opts.ray.address)  # a bad or silent address is refused before any study is created
     study = open_study(opts, space)  # fails fast on a missing dataset, a mismatched study or storage
     deadline = time.time() + opts.timeout if opts.timeout else None
 
     if opts.backend == "ray":
-        from snnas.search._ray import RayRunner
+        from snnas.search._ray_cluster import RayRunner
 
         runner: _Runner = RayRunner(opts, space, study, deadline)
         if quiet:
@@ -208,15 +204,12 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     runner.finish()
     poll()
     path = write_pareto_csv(study)
-    report = _refresh_report(opts)
     if quiet:
         front = pareto_frame(study)
         print(f"Pareto front: {len(front)} trials; written to {path}", flush=True)
         print(front[["trial", "val_accuracy", "energy_uj", "params", "T", "saccades", "depth", "embed_dim"]]
               .to_string(index=False), flush=True)
-        print(report, flush=True)
     else:
         console.print(f"Pareto front written to {path}")
-        console.print(report, highlight=False)
     return study
 

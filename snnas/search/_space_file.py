@@ -1,4 +1,4 @@
-"""Parsing and validation of a search-space TOML file (the format is documented in ``snnas.search.space``).
+"""Finding, parsing and validating search-space TOML files (the format is documented in ``snnas.search.space``).
 
 Every problem is found at load time, never in the middle of a search: a space that loads cannot make a
 trial draw an invalid :class:`ArchConfig`. Each error is one line: ``<file>: <key>: <what is wrong>``.
@@ -12,14 +12,18 @@ import itertools
 import math
 import re
 from dataclasses import fields
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from snnas._lookup import lookup
-from snnas.config import ArchConfig
+import snnas
+from snnas._lookup import lookup, read_toml
+from snnas.config import ACTIVE_WHEN, FIELD_DEFAULTS, ArchConfig
+from snnas.data import get_entry
 from snnas.errors import ConfigError, SnnasError, shown
-from snnas.search.space import _DEFAULTS, CONDITIONS, Knob, Rung, SearchSpace, TrainSettings
+from snnas.search.space import Knob, Rung, SearchSpace, TrainSettings
 
-__all__ = ["parse_space"]
+__all__ = ["parse_space", "load_space", "list_spaces"]
 
 _TOP = ("name", "description", "dataset", "fixed", "knobs", "fidelity", "train", "objectives", "constraints")
 _FIELD_TYPES = {f.name: f.type for f in fields(ArchConfig)}
@@ -89,6 +93,37 @@ class _File:
         return v if integer else float(v)
 
 
+def _space_dir() -> Any:
+    # Installed wheel: snnas/search_spaces (force-included). Editable checkout: <repo>/search_spaces.
+    shipped = resources.files("snnas") / "search_spaces"
+    if shipped.is_dir():
+        return shipped
+    return Path(snnas.__file__).resolve().parents[1] / "search_spaces"
+
+
+def _builtin() -> dict[str, Any]:
+    folder = _space_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.name.removesuffix(".toml"): p for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def list_spaces() -> list[str]:
+    """Names of the shipped search spaces."""
+    return sorted(_builtin())
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """A shipped space by name, or a user's TOML file by path (ending in ``.toml`` or an existing file).
+
+    Example:
+        >>> load_space("edge_tiny").name in list_spaces()
+        True
+    """
+    origin, data = read_toml(name_or_path, _builtin(), "search space")
+    return parse_space(data, origin)
+
+
 def parse_space(data: dict[str, Any], origin: str) -> SearchSpace:
     """A validated :class:`SearchSpace` from a parsed TOML document; ``origin`` names it in errors."""
     f = _File(origin)
@@ -102,8 +137,6 @@ def parse_space(data: dict[str, Any], origin: str) -> SearchSpace:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise f.bad("description", f"must be a string (got {shown(description)})")
-    from snnas.data import get_entry
-
     try:
         get_entry(data["dataset"])
     except SnnasError as e:
@@ -249,10 +282,10 @@ def _values(k: Knob, expand: bool) -> list[tuple[Any, str]]:
 
 def _check_reachable(f: _File, knobs: tuple[Knob, ...], fixed: dict[str, Any]) -> None:
     # A knob that can never matter would only add a dimension of noise to the sampler.
-    possible = {**{k: [v] for k, v in _DEFAULTS.items()}, **{k: [v] for k, v in fixed.items()},
+    possible = {**{k: [v] for k, v in FIELD_DEFAULTS.items()}, **{k: [v] for k, v in fixed.items()},
                 **{k.name: [v for v, _ in _values(k, False)] for k in knobs}}
     for k in knobs:
-        for control, needed in CONDITIONS.get(k.name, ()):
+        for control, needed in ACTIVE_WHEN.get(k.name, ()):
             if needed not in possible[control]:
                 where = "a knob" if control in {x.name for x in knobs} else "fixed" if control in fixed else "default"
                 raise f.bad(f"knobs.{k.name}", f"has no effect: it matters only when {control} = {needed!r}, "

@@ -2,8 +2,9 @@
 
 A space is found by name in the shipped ``search_spaces/`` folder (inside the wheel at
 ``snnas/search_spaces``), or read from a user's file when the argument ends in ``.toml`` or names an
-existing file. Every file is validated when loaded, so a trial can never draw an invalid network; each error
-is one line naming the file, the key and what is wrong. The format (``docs/search_spaces.md`` has more)::
+existing file (:mod:`snnas.search._space_file` reads and checks it). Every file is validated when loaded,
+so a trial can never draw an invalid network; each error is one line naming the file, the key and what is
+wrong. The format (``docs/search_spaces.md`` has more)::
 
     name = "edge_small"
     description = "what this space is for"
@@ -53,33 +54,18 @@ not asked of the trial, so samplers see no noise dimensions and equal networks h
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import snnas
-from snnas._lookup import lookup, read_toml
-from snnas.config import ArchConfig
+from snnas._lookup import lookup
+from snnas.config import ACTIVE_WHEN, CONTROLS, FIELD_DEFAULTS, ArchConfig, is_active
+from snnas.data import adapt_config
 from snnas.errors import ConfigError
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
-__all__ = ["Knob", "Rung", "TrainSettings", "SearchSpace", "TrialLike", "load_space", "list_spaces"]
-
-_DEFAULTS = {f.name: f.default for f in fields(ArchConfig)}
-# When a field matters at all (mirrors ArchConfig.__post_init__, which resets the field otherwise; a test
-# keeps the two in step). Controls are asked before the knobs they switch on or off.
-CONDITIONS: dict[str, tuple[tuple[str, Any], ...]] = {
-    **{name: (("attention", "sssa"),) for name in ("sssa_version", "saccades", "kappa", "fixation",
-                                                    "sssa_inference")},
-    "vth_mode": (("attention", "sssa"), ("saccades", "threshold")),
-    "vth_init": (("attention", "sssa"), ("saccades", "threshold")),
-    "tokenizer_dilation": (("tokenizer", "gl_sps"),),
-}
-_CONTROLS = ("attention", "saccades", "tokenizer")
-
+__all__ = ["Knob", "Rung", "TrainSettings", "SearchSpace", "TrialLike"]
 
 class TrialLike(Protocol):
     """The narrow trial protocol a space asks: an Optuna ``Trial``/``FixedTrial`` or a dict-backed replay.
@@ -156,7 +142,7 @@ class Knob:
             d["choices"] = list(self.choices)
         else:
             d.update(low=self.low, high=self.high, step=self.step, log=self.log)
-        when = CONDITIONS.get(self.name)
+        when = ACTIVE_WHEN.get(self.name)
         if when:
             d["active_when"] = {k: v for k, v in when}
         return d
@@ -204,6 +190,7 @@ class SearchSpace:
 
     Example:
         >>> import optuna
+        >>> from snnas.search import load_space
         >>> space = load_space("edge_tiny")
         >>> cfg = space.config_from_params({"T": 2, "embed_dim": 32, "saccades": 4})
         >>> cfg.T, cfg.embed_dim, cfg.saccades, cfg.in_channels
@@ -237,13 +224,11 @@ class SearchSpace:
 
     def suggest(self, trial: TrialLike, dataset: str | None = None) -> ArchConfig:
         """The config a trial draws (adapted to ``dataset``, default the space's); asks only active knobs."""
-        from snnas.energy import adapt_config
-
-        context = {**_DEFAULTS, **self.fixed}
+        context = {**FIELD_DEFAULTS, **self.fixed}
         params: dict[str, Any] = {}
-        ordered = sorted(self.knobs, key=lambda k: _CONTROLS.index(k.name) if k.name in _CONTROLS else 99)
+        ordered = sorted(self.knobs, key=lambda k: CONTROLS.index(k.name) if k.name in CONTROLS else 99)
         for knob in ordered:  # sorted() is stable: non-controls keep their file order
-            if all(context[c] == v for c, v in CONDITIONS.get(knob.name, ())):
+            if is_active(knob.name, context):
                 params[knob.name] = context[knob.name] = knob.suggest(trial)
         return adapt_config(ArchConfig(**self.fixed, **params), dataset or self.dataset)
 
@@ -291,37 +276,9 @@ class SearchSpace:
     def _knob_dict(self, knob: Knob) -> dict[str, Any]:
         d = knob.to_dict()
         names = {k.name for k in self.knobs}
-        if not any(control in names for control, _ in CONDITIONS.get(knob.name, ())):
+        if not any(control in names for control, _ in ACTIVE_WHEN.get(knob.name, ())):
             d.pop("active_when", None)  # always active here: its controls are fixed to the value it needs
         return d
 
     def replace(self, **changes: Any) -> SearchSpace:
         return dataclasses.replace(self, **changes)
-
-
-def _space_dir() -> Any:
-    # Installed wheel: snnas/search_spaces (force-included). Editable checkout: <repo>/search_spaces.
-    shipped = resources.files("snnas") / "search_spaces"
-    if shipped.is_dir():
-        return shipped
-    return Path(snnas.__file__).resolve().parents[1] / "search_spaces"
-
-
-def _builtin() -> dict[str, Any]:
-    folder = _space_dir()
-    if not folder.is_dir():
-        return {}
-    return {p.name.removesuffix(".toml"): p for p in folder.iterdir() if p.name.endswith(".toml")}
-
-
-def list_spaces() -> list[str]:
-    """Names of the shipped search spaces."""
-    return sorted(_builtin())
-
-
-def load_space(name_or_path: str | Path) -> SearchSpace:
-    """A shipped space by name, or a user's TOML file by path (ending in ``.toml`` or an existing file)."""
-    from snnas.search._space_file import parse_space
-
-    origin, data = read_toml(name_or_path, _builtin(), "search space")
-    return parse_space(data, origin)

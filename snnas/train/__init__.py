@@ -1,25 +1,27 @@
-"""From a search to a trained network: ``snnas export`` writes one trial with a training recipe as JSON,
-``snnas train`` trains it to completion (checkpointed every epoch, resumable) and measures it.
+"""The training engine: seeded epochs, evaluation, BatchNorm recalibration and a run's data splits.
+
+It knows nothing of search spaces. The search's proxy trainer runs its rungs over it and ``snnas train``
+(:mod:`snnas.export`) its full trainings.
 
 Example:
-    >>> from snnas.train import parse_pick
-    >>> parse_pick("energy<=0.2")
-    ('energy<=', 0.2)
+    >>> from snnas.train import TrainingData, warmup_cosine
+    >>> len(TrainingData("fashion-mini", img_size=16, val_fraction=0.1).validation())
+    500
 """
 
 from __future__ import annotations
 
-from snnas.train._export import (
-    EXPORT_FORMAT,
-    PICKS,
-    default_recipe,
-    export_trial,
-    load_export,
-    parse_pick,
-    select_trial,
-    validate_recipe,
+from snnas.train._data import TrainingData
+from snnas.train._engine import (
+    Engine,
+    EpochStats,
+    NonFiniteLoss,
+    TimeLimitExceeded,
+    TrainingFailure,
+    out_of_memory,
+    pick_device,
+    warmup_cosine,
 )
-from snnas.train._full import CHECKPOINT_FORMAT, RESULT_FORMAT, default_out_dir, recipe_hash, train
 
-__all__ = ["CHECKPOINT_FORMAT", "EXPORT_FORMAT", "PICKS", "RESULT_FORMAT", "default_out_dir", "default_recipe",
-           "export_trial", "load_export", "parse_pick", "recipe_hash", "select_trial", "train", "validate_recipe"]
+__all__ = ["Engine", "EpochStats", "NonFiniteLoss", "TimeLimitExceeded", "TrainingData", "TrainingFailure",
+           "out_of_memory", "pick_device", "warmup_cosine"]

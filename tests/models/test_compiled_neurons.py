@@ -18,8 +18,7 @@ from spikingjelly.activation_based import functional, neuron
 from snnas import ArchConfig
 from snnas.errors import SnnasError
 from snnas.models import LIF, compile_neurons, create_model
-from snnas.search import SearchOptions
-from snnas.search.space import load_space
+from snnas.search import SearchOptions, load_space
 
 
 def test_compile_choice_is_checked_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:

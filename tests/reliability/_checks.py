@@ -12,8 +12,12 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from snnas.search._driver import counts_toward_budget, planned_params
+from snnas.search import TrialRecord, counts_toward_budget
 from snnas.search._results import pareto_frame
+
+
+def planned_params(t: optuna.trial.FrozenTrial) -> dict:
+    return TrialRecord.of(t).planned_params
 
 
 def snnas(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -29,7 +29,7 @@ SUBPROCESS_TIMEOUT_S = 120
 @pytest.fixture(scope="module")
 def stored(tiny_search, tmp_path_factory) -> Path:
     """Real stored results: the tiny search's study database and report folder, plus a real export file."""
-    from snnas.train import export_trial
+    from snnas.export import export_trial
 
     src, r, _ = tiny_search
     assert r.returncode == 0, r.stderr[-2000:]

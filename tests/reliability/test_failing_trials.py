@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from snnas.search._trainer import out_of_memory
+from snnas.train import out_of_memory
 from tests.reliability._checks import check_study, snnas, sqlite_ok
 
 STUDY = "edge_tiny-fashion-mini"

@@ -176,8 +176,8 @@ def test_a_kill_while_writing_a_report_leaves_the_old_report(tmp_path, tiny_sear
 
 
 def test_servers_bind_loopback_by_default():
-    from snnas.report._commands import dashboard_command
-    from snnas.search._ray import RayRunner
+    from snnas.cli._report import dashboard_command
+    from snnas.search._ray_cluster import RayRunner
 
     host = inspect.signature(dashboard_command).parameters["host"].default
     assert host.default == "127.0.0.1"

@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from snnas.search._driver import retry_stale
+from snnas.search._study import retry_stale
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -46,8 +46,8 @@ def test_a_rerun_killed_before_sampling_is_rerun_with_the_queued_params(tmp_path
 
 def test_claim_repairs_lost_reruns_and_frees_slots_of_trials_that_never_beat(tmp_path, monkeypatch):
     from snnas.search import _storage
-    from snnas.search._driver import claim
     from snnas.search._storage import open_storage
+    from snnas.search._study import claim
 
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", create=True)
     study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])

@@ -10,9 +10,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from snnas.config import ACTIVE_WHEN as CONDITIONS
 from snnas.config import ArchConfig
 from snnas.errors import ConfigError, SnnasError
-from snnas.search.space import CONDITIONS, SearchSpace, list_spaces, load_space
+from snnas.search import SearchSpace, list_spaces, load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SHIPPED = ["attn_compare", "cifar", "dvs", "edge_small", "edge_tiny"]

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from snnas.errors import SnnasError
+from snnas.export import CHECKPOINT_FORMAT, export_trial, load_export, train
+from snnas.export._full import recipe_data
 from snnas.search import ProxyTrainer, load_space
-from snnas.train import CHECKPOINT_FORMAT, export_trial, load_export, train
-from snnas.train._full import _one_point_space
-from tests.train import STUDY, searched, snnas
+from tests.export import STUDY, searched, snnas
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 TIMING = ("seconds", "seconds_this_run", "seconds_training", "resumed_from_epoch", "checkpoint", "config")
@@ -186,13 +186,12 @@ def test_validation_split_is_the_searchs(tmp_path, exported):
     """Full training validates on exactly the images the search validated on (same data seed and fraction)."""
     arch, recipe, _ = load_export(variant(exported, tmp_path, "v.json"))
     space = load_space("edge_tiny")
-    searched_val = ProxyTrainer(space, device="cpu", threads=1, data_seed=0)._splits(arch.T)[1]
+    searched_val = ProxyTrainer(space, device="cpu", threads=1, data_seed=0).data.validation(arch.T)
     full = {**recipe, "max_train_images": 0}
-    ours = ProxyTrainer(_one_point_space(arch, full, "x"), device="cpu", threads=1,
-                        data_seed=full["data_seed"])._splits(arch.T)[1]
+    ours = recipe_data(arch, full).validation(arch.T)
     assert full["data_seed"] == 0  # the search ran with --seed 0
     assert torch.equal(searched_val.data, ours.data) and torch.equal(searched_val.targets, ours.targets)
-    other = ProxyTrainer(space, device="cpu", threads=1, data_seed=1)._splits(arch.T)[1]
+    other = ProxyTrainer(space, device="cpu", threads=1, data_seed=1).data.validation(arch.T)
     assert not torch.equal(other.targets, ours.targets) or not torch.equal(other.data, ours.data)
 
 

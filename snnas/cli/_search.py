@@ -1,9 +1,9 @@
-"""The ``search`` and ``trial`` CLI commands (registered on the app in :mod:`snnas.cli`)."""
+"""The ``search`` and ``trial`` commands (registered on the app in :mod:`snnas.cli`): search, then report."""
 
 from __future__ import annotations
 
 import json
-import math
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -45,33 +45,34 @@ def search_command(
                                              "compiler; ~1-2 min of compiling per worker; docs/benchmarks.md)"),
 ) -> None:
     """Multi-objective architecture search (accuracy vs energy) with Pareto successive-halving pruning."""
-    from snnas.search import SAMPLERS, SearchOptions, search
+    from snnas.search import RayOptions, SearchOptions, load_space, search
 
-    if sampler not in SAMPLERS:
-        raise SnnasError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise SnnasError(f"--timeout must be a positive number of seconds (got {timeout:g})")
-    if device not in (None, "auto", "cpu", "cuda"):
-        raise SnnasError(f"--device must be cpu or cuda (got {device!r})")
-    if backend == "optuna":  # before any study is opened; a Ray trial may run on a node with a GPU
-        from snnas.search._trainer import pick_device
-
-        pick_device(device)
-    if backend not in ("optuna", "ray"):
-        raise SnnasError(f"unknown backend {backend!r}; choose optuna or ray")
-    if backend == "ray" and workers != 1:
-        raise SnnasError("--workers is for the optuna backend; with --backend ray use --max-concurrent")
-    ray_only = {"--address": address, "--gpus-per-trial": gpus_per_trial, "--max-concurrent": max_concurrent,
-                "--cpus-per-trial": None if cpus_per_trial == 1.0 else cpus_per_trial}
-    given = [k for k, v in ray_only.items() if v is not None]
-    if backend == "optuna" and given:
-        raise SnnasError(f"{', '.join(given)} need --backend ray")
+    ray = RayOptions(address=address, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
+                     cpus_per_trial=cpus_per_trial)
     opts = SearchOptions(space=space, budget=budget, dataset=dataset, data_dir=data_dir, sampler=sampler,
                          storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
-                         prune=not no_prune, threads=threads, backend=backend, address=address,
-                         cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
-                         compile_neurons=compile_neurons)
+                         prune=not no_prune, threads=threads, backend=backend, compile_neurons=compile_neurons,
+                         ray=ray).check()
     search(opts, quiet=quiet)
+    # The report comes after the search, from the study it left (the search never calls the report).
+    resolved = opts.resolved(load_space(opts.space))
+    line = report_line(resolved.study, resolved.storage)
+    if quiet:
+        print(line, flush=True)
+    else:
+        Console().print(line, highlight=False)
+
+
+def report_line(study: str, storage: str) -> str:
+    """Write or refresh reports/<study>/index.html after a search; a report failure never costs the search
+    its results (it is said in the line instead)."""
+    from snnas.report import build_report
+
+    try:
+        page = build_report(study, storage, Path("reports") / study, csv=False)
+    except Exception as e:  # noqa: BLE001 - the study is saved; say why the page is missing
+        return f"report not written ({type(e).__name__}: {e}); the study is intact: `snnas report {study}`"
+    return f"report: {page} (or `snnas dashboard {study}` for a live view)"
 
 
 def trial_command(

@@ -1,4 +1,4 @@
-"""A calibration batch of real data for a model config, and the config adapted to that dataset."""
+"""A model config adapted to a dataset (its channels and classes), and a calibration batch of its real data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from snnas.config import ArchConfig
-from snnas.data import create_dataset, get_entry
+from snnas.data._registry import create_dataset, get_entry
 
 __all__ = ["adapt_config", "calibration_batch"]
 

@@ -74,7 +74,8 @@ def energy(
 ) -> None:
     """Energy per image from counted synaptic operations, with a per-layer table."""
     from snnas.config import ArchConfig
-    from snnas.energy import adapt_config, calibration_batch, estimate, list_profiles
+    from snnas.data import adapt_config, calibration_batch
+    from snnas.energy import estimate, list_profiles
     from snnas.models import create_model, get_config
 
     if (model is None) == (config is None):
@@ -143,7 +144,7 @@ def spaces(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """List the search spaces with their dataset, knobs and fidelity rungs."""
-    from snnas.search.space import list_spaces, load_space
+    from snnas.search import list_spaces, load_space
 
     loaded = [load_space(n) for n in ([name] if name else list_spaces())]
     if as_json:
@@ -161,10 +162,10 @@ def spaces(
     console.print(table)
 
 
-# Long commands live with their subsystem; their modules import only typer and rich at load time.
-from snnas.report._commands import dashboard_command, report_command  # noqa: E402
-from snnas.search._commands import search_command, trial_command  # noqa: E402
-from snnas.train._commands import export_command, train_command  # noqa: E402
+# Long commands live in their own modules of this package; they import only typer and rich at load time.
+from snnas.cli._report import dashboard_command, report_command  # noqa: E402
+from snnas.cli._search import search_command, trial_command  # noqa: E402
+from snnas.cli._train import export_command, train_command  # noqa: E402
 
 app.command("search")(search_command)
 app.command("trial")(trial_command)

@@ -1,4 +1,4 @@
-"""The ``report`` and ``dashboard`` CLI commands (registered on the app in :mod:`snnas.cli`)."""
+"""The ``report`` and ``dashboard`` commands (registered on the app in :mod:`snnas.cli`)."""
 
 from __future__ import annotations
 

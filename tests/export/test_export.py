@@ -13,9 +13,9 @@ from optuna.trial import TrialState
 
 from snnas.config import ArchConfig
 from snnas.errors import SnnasError
+from snnas.export import EXPORT_FORMAT, default_recipe, export_trial, load_export, parse_pick
 from snnas.search import load_space
-from snnas.train import EXPORT_FORMAT, default_recipe, export_trial, load_export, parse_pick
-from tests.train import STUDY, searched, snnas
+from tests.export import STUDY, searched, snnas
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 

@@ -12,7 +12,6 @@ import datetime
 import json
 import math
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,7 @@ from snnas._atomic import write_atomic
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
 from snnas.errors import SnnasError, first_line, parse_failure, shown
-from snnas.search._pruner import knee_index
-from snnas.search._results import open_existing_study
+from snnas.search import Attr, TrialRecord, knee_index, open_existing_study
 from snnas.search._storage import default_url
 
 __all__ = ["EXPORT_FORMAT", "PICKS", "check_export_target", "default_recipe", "export_trial", "load_export",
@@ -151,11 +149,12 @@ def parse_pick(text: str) -> tuple[str, float | None]:
 
 
 def _state_reason(t: FrozenTrial) -> str:
-    if t.state == TrialState.PRUNED:
-        return f"was pruned ({t.user_attrs.get('prune_reason', 'no reason recorded')})"
-    if t.state == TrialState.FAIL:
-        return f"failed ({t.user_attrs.get('fail_reason', 'its process died; a re-run replaces it')})"
-    return f"has not finished (state {t.state.name})"
+    r = TrialRecord.of(t)
+    if r.state == TrialState.PRUNED:
+        return f"was pruned ({r.prune_reason or 'no reason recorded'})"
+    if r.state == TrialState.FAIL:
+        return f"failed ({r.fail_reason or 'its process died; a re-run replaces it'})"
+    return f"has not finished (state {r.state.name})"
 
 
 def select_trial(study: optuna.Study, trial: int | None = None, pick: str | None = None) -> FrozenTrial:
@@ -200,43 +199,28 @@ def select_trial(study: optuna.Study, trial: int | None = None, pick: str | None
 
 
 # ---------------------------------------------------------------------------------------------- export
-def _data_seed(command: str | None) -> int | None:
-    """The search's ``--seed`` (it fixed the validation split), as recorded in the trial's re-run command."""
-    try:
-        args = shlex.split(command or "")
-    except ValueError:
-        return None
-    for flag, value in zip(args, args[1:], strict=False):
-        if flag == "--data-seed":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
 def export_document(study: optuna.Study, t: FrozenTrial, storage: str) -> dict[str, Any]:
     """The export's content for COMPLETE trial ``t`` of ``study`` (see ``docs/train.md``)."""
-    sattrs, attrs = study.user_attrs, t.user_attrs
+    sattrs, attrs, record = study.user_attrs, t.user_attrs, TrialRecord.of(t)
     if "space_definition" not in sattrs:
         raise SnnasError(f"study {study.study_name!r} was not made by `snnas search` (it records no space "
                          "definition); cannot derive a training recipe")
-    for key in ("config", "arch_id", "seed"):
+    for key in (Attr.CONFIG, Attr.ARCH_ID, Attr.SEED):
         if key not in attrs:
             raise SnnasError(f"trial {t.number} of study {study.study_name!r} records no {key!r}; not made by "
                              "`snnas search`")
     try:
-        cfg = ArchConfig.from_dict(attrs["config"])
+        cfg = ArchConfig.from_dict(record.config)
     except SnnasError as e:
         raise SnnasError(f"trial {t.number}: its recorded config no longer builds ({e})") from None
-    if cfg.id != attrs["arch_id"]:
-        raise SnnasError(f"trial {t.number}: its recorded config has id {cfg.id} here but {attrs['arch_id']} when "
+    if cfg.id != record.arch_id:
+        raise SnnasError(f"trial {t.number}: its recorded config has id {cfg.id} here but {record.arch_id} when "
                          "searched (an ArchConfig change between snnas versions); refusing to export")
     dataset = sattrs.get("dataset") or sattrs["space_definition"]["dataset"]
-    data_seed = _data_seed(attrs.get("command"))
-    recipe = default_recipe(sattrs["space_definition"], dataset, int(attrs["seed"]),
+    data_seed = record.data_seed
+    recipe = default_recipe(sattrs["space_definition"], dataset, int(record.seed),
                             0 if data_seed is None else data_seed)
-    rungs = [attrs[k] for k in sorted((k for k in attrs if re.fullmatch(r"rung\d+", k)), key=lambda k: int(k[4:]))]
+    rungs = list(record.rungs)
     return {
         "format": EXPORT_FORMAT,
         "arch_id": cfg.id,
@@ -245,26 +229,26 @@ def export_document(study: optuna.Study, t: FrozenTrial, storage: str) -> dict[s
         "search": {
             "val_accuracy": t.values[0],
             "energy_uj": t.values[1],
-            "params": attrs.get("params"),
+            "params": record.n_params,
             "rungs": rungs,
             "constraints": dict(t.constraints),  # name -> value; <= 0 is feasible
             "feasible": all(c <= 0 for c in t.constraints.values()),
-            "seconds": t.duration.total_seconds() if t.duration else None,
+            "seconds": record.seconds,
         },
-        "energy_report": attrs.get("energy_report"),
+        "energy_report": record.energy_report,
         "provenance": {
             "study": study.study_name,
             "storage": storage,
             "trial": t.number,
-            "seed": int(attrs["seed"]),
+            "seed": int(record.seed),
             "data_seed": data_seed,
             "space": sattrs.get("space"),
             "dataset": dataset,
-            "backend": attrs.get("backend"),
-            "device": attrs.get("device"),
-            "host": attrs.get("host"),
-            "command": attrs.get("command"),
-            "versions": attrs.get("versions"),
+            "backend": attrs.get(Attr.BACKEND),
+            "device": attrs.get(Attr.DEVICE),
+            "host": attrs.get(Attr.HOST),
+            "command": record.command,
+            "versions": attrs.get(Attr.VERSIONS),
             "exported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "exported_with": package_versions()["snnas"],
         },
@@ -289,9 +273,9 @@ def export_trial(study_name: str, storage: str | None = None, trial: int | None 
         path = path / f"{study_name}-trial{t.number}.json"
     write_atomic(path, json.dumps(doc, indent=2) + "\n", site="export")
     cfg, _, _ = load_export(path)  # what `snnas train` will rebuild must be the trial's network
-    if cfg.id != t.user_attrs["arch_id"]:  # pragma: no cover - guarded by export_document already
+    if cfg.id != doc["arch_id"]:  # pragma: no cover - guarded by export_document already
         path.unlink()
-        raise SnnasError(f"export of trial {t.number} rebuilds arch {cfg.id}, not {t.user_attrs['arch_id']}")
+        raise SnnasError(f"export of trial {t.number} rebuilds arch {cfg.id}, not {doc['arch_id']}")
     return path
 
 

@@ -1,4 +1,4 @@
-"""The ``export`` and ``train`` CLI commands (registered on the app in :mod:`snnas.cli`)."""
+"""The ``export`` and ``train`` commands (registered on the app in :mod:`snnas.cli`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def export_command(
     out: str | None = typer.Option(None, "--out", help="file to write (default exports/<study>-trial<N>.json)"),
 ) -> None:
     """Write one searched architecture with a full-training recipe as a JSON file for `snnas train`."""
-    from snnas.train import export_trial, load_export
+    from snnas.export import export_trial, load_export
 
     path = export_trial(study, storage=storage, trial=trial, pick=pick, out=out)
     cfg, recipe, doc = load_export(path)
@@ -39,7 +39,7 @@ def train_command(
     quiet: bool = typer.Option(False, "--quiet", help="one line per epoch instead of a progress bar"),
 ) -> None:
     """Train an exported architecture with its recipe; checkpoints every epoch, re-running resumes."""
-    from snnas.train import train
+    from snnas.export import train
 
     train(config, dataset=dataset, data_dir=data_dir, epochs=epochs, device=device, out_dir=out_dir,
           quiet=quiet, threads=threads)

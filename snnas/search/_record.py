@@ -1,0 +1,165 @@
+"""What a trial stores, defined once: the attribute names and a typed, read-only view of a stored trial.
+
+The trial life (:mod:`snnas.search._trial`) writes these attributes; every reader (the results table, the
+report, export, resume, the progress view) reads a :class:`TrialRecord` built from Optuna's
+``FrozenTrial``, never the bare strings. Studies written before the data seed had its own attribute still
+open: their data seed is read from the recorded re-run command.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["ARCH_COLUMNS", "Attr", "TrialRecord", "rung_key"]
+
+# The architecture fields tables and pages show for a trial, in this order (the whole config is stored).
+ARCH_COLUMNS = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "attention", "kappa",
+                "sssa_version", "fixation", "patch_size")
+
+
+class Attr:
+    """The names of a trial's user attributes (the one list; Optuna's own ``system_attrs`` aside)."""
+
+    SEED = "seed"  # the trial's training seed
+    DATA_SEED = "data_seed"  # the search's --seed: it fixed the validation split
+    ARCH_ID = "arch_id"
+    CONFIG = "config"  # ArchConfig.to_dict()
+    PARAMS = "params"  # parameter count
+    VERSIONS = "versions"
+    BACKEND = "backend"  # optuna or ray
+    COMMAND = "command"  # `snnas trial ...` that re-runs it
+    DEVICE, PID, HOST, NEURONS = "device", "pid", "host", "neurons"  # where and how it ran
+    RSS_MB = "rss_mb"  # the worker's resident memory after the trial
+    ENERGY_REPORT = "energy_report"  # EnergyReport.to_dict() of the last rung (COMPLETE trials)
+    PRUNE_REASON = "prune_reason"
+    FAIL_REASON = "fail_reason"  # a FAIL with a reason counts toward the budget; without one it was interrupted
+    RETRY_OF = "retry_of"  # the number of the interrupted trial this one re-runs
+
+
+_RUNG = re.compile(r"rung(\d+)")
+
+
+def rung_key(k: int) -> str:
+    """The attribute holding rung ``k``'s summary.
+
+    Example:
+        >>> rung_key(2)
+        'rung2'
+    """
+    return f"rung{k}"
+
+
+def _rungs(attrs: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Rung summaries in rung order (numerically: rung 10 after rung 2)."""
+    found = sorted((int(m.group(1)), v) for k, v in attrs.items() if (m := _RUNG.fullmatch(k)))
+    return tuple(v for _, v in found)
+
+
+def _data_seed_from_command(command: str | None) -> int | None:
+    """The ``--data-seed`` of a recorded re-run command (studies made before it had its own attribute)."""
+    try:
+        args = shlex.split(command or "")
+    except ValueError:
+        return None
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag == "--data-seed":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One stored trial as snnas reads it.
+
+    Example:
+        >>> import optuna
+        >>> t = optuna.trial.create_trial(state=TrialState.PRUNED, user_attrs={
+        ...     "seed": 7, "rung10": {"val_accuracy": 0.3}, "rung2": {"val_accuracy": 0.2},
+        ...     "command": "snnas trial --seed 7 --data-seed 3", "prune_reason": "rung 2: dominated"})
+        >>> r = TrialRecord.of(t)
+        >>> r.seed, r.data_seed, [x["val_accuracy"] for x in r.rungs], r.reason, r.counts_toward_budget
+        (7, 3, [0.2, 0.3], 'rung 2: dominated', True)
+    """
+
+    number: int
+    state: TrialState
+    values: tuple[float, ...] | None
+    params: dict[str, Any]  # the knob values it sampled
+    planned_params: dict[str, Any]  # those, over the ones queued for it (a re-run's)
+    config: dict[str, Any]
+    arch_id: str | None
+    n_params: int | None
+    seed: int | None
+    data_seed: int | None
+    rungs: tuple[dict[str, Any], ...]
+    prune_reason: str | None
+    fail_reason: str | None
+    energy_report: dict[str, Any] | None
+    command: str | None
+    retry_of: int | None
+    seconds: float | None
+    constraints: tuple[float, ...] | None
+    attrs: dict[str, Any] = field(repr=False)  # everything stored, for what only one reader needs
+
+    @classmethod
+    def of(cls, t: FrozenTrial) -> TrialRecord:
+        a = t.user_attrs
+        data_seed = a.get(Attr.DATA_SEED)
+        if data_seed is None:
+            data_seed = _data_seed_from_command(a.get(Attr.COMMAND))
+        cons = t.system_attrs.get("constraints")
+        return cls(
+            number=t.number, state=t.state, values=tuple(t.values) if t.values else None,
+            params=dict(t.params), planned_params={**t.system_attrs.get("fixed_params", {}), **t.params},
+            config=a.get(Attr.CONFIG) or {}, arch_id=a.get(Attr.ARCH_ID), n_params=a.get(Attr.PARAMS),
+            seed=a.get(Attr.SEED), data_seed=data_seed, rungs=_rungs(a), prune_reason=a.get(Attr.PRUNE_REASON),
+            fail_reason=a.get(Attr.FAIL_REASON), energy_report=a.get(Attr.ENERGY_REPORT), command=a.get(Attr.COMMAND),
+            retry_of=a.get(Attr.RETRY_OF), seconds=t.duration.total_seconds() if t.duration else None,
+            constraints=tuple(cons) if cons is not None else None, attrs=dict(a),
+        )
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.values[0] if self.values else None
+
+    @property
+    def energy_uj(self) -> float | None:
+        return self.values[1] if self.values else None
+
+    @property
+    def reason(self) -> str | None:
+        """Why it was pruned or failed (None for a COMPLETE or interrupted trial)."""
+        return self.prune_reason or self.fail_reason
+
+    @property
+    def interrupted(self) -> bool:
+        """Its process died: failed by the stale-trial check, with no recorded reason (not counted)."""
+        return self.state == TrialState.FAIL and self.fail_reason is None
+
+    @property
+    def counts_toward_budget(self) -> bool:
+        """Finished on its own: COMPLETE, PRUNED, or FAIL with a recorded reason."""
+        return self.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            self.state == TrialState.FAIL and self.fail_reason is not None)
+
+    @property
+    def feasible(self) -> bool:
+        """Within the space's constraints (a trial without any is feasible)."""
+        return self.constraints is None or all(c <= 0 for c in self.constraints)
+
+    @property
+    def last_rung(self) -> tuple[int, dict[str, Any]] | None:
+        """``(index, summary)`` of the last rung it reached."""
+        return (len(self.rungs) - 1, self.rungs[-1]) if self.rungs else None
+
+    def arch(self, columns: tuple[str, ...] = ARCH_COLUMNS) -> dict[str, Any]:
+        """The architecture fields of ``columns`` (None where the config lacks one)."""
+        return {k: self.config.get(k) for k in columns}

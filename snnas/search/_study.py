@@ -1,0 +1,168 @@
+"""The study: one Optuna storage shared by every worker and backend, its sampler, and the exact-budget claim.
+
+* **Storage.** One Optuna storage per study (default ``sqlite:///studies/<study>.db``), the single store of
+  results; ``optuna-dashboard`` and the ``optuna`` CLI read it unchanged.
+* **Budget.** ``--budget N`` means N trials that finished on their own: COMPLETE, PRUNED, or FAIL with a
+  recorded reason. Claiming a slot (count, then ``ask``) happens under a file lock, so any number of worker
+  processes, of either backend, finish exactly N.
+* **Resume.** Every running trial sends a heartbeat. A trial whose process died goes stale, is marked FAIL
+  by Optuna (without a reason, so it does not count) and re-enqueued with the same parameters and seed.
+  Re-running the same command therefore resumes: finished trials count, interrupted ones are re-run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from snnas import _faults
+from snnas.errors import SnnasError, first_line
+from snnas.search._options import SAMPLERS, SearchOptions
+from snnas.search._record import Attr, TrialRecord
+from snnas.search._storage import HEARTBEAT_S, lock_path, open_storage
+from snnas.search.space import SearchSpace
+
+__all__ = ["DIRECTIONS", "OBJECTIVES", "Heartbeat", "claim", "counts_toward_budget", "finished_count", "locked",
+           "make_sampler", "open_study", "retry_stale"]
+
+DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
+OBJECTIVES = ["val_accuracy", "energy_uj"]
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise SnnasError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def retry_stale(study: optuna.Study, trial: FrozenTrial, trials: list[FrozenTrial] | None = None) -> None:
+    """Re-run an interrupted trial once, with its parameters and seed (a no-op if it already has its re-run).
+
+    A trial that died before its architecture was sampled has nothing to re-run: it stays failed (uncounted)
+    and the freed slot is sampled afresh. A re-run that died before sampling still carries the queued
+    parameters of the trial it re-runs, and is re-run with them (found by the kill-anywhere suite: the
+    original's parameters were lost when its re-run was killed early).
+    """
+    record = TrialRecord.of(trial)
+    if not record.planned_params:
+        return
+    if any(t.user_attrs.get(Attr.RETRY_OF) == trial.number for t in trials or study.get_trials(deepcopy=False)):
+        return
+    attrs = {Attr.RETRY_OF: trial.number}
+    if record.seed is not None:
+        attrs[Attr.SEED] = record.seed
+    study.enqueue_trial(record.planned_params, user_attrs=attrs)
+
+
+def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) -> optuna.Study:
+    """Create or load the study; a study made for another space or dataset is refused, not mixed.
+
+    Under the claim lock: Optuna's RDB storage creates its tables and version row when it first opens a file,
+    and processes doing that at once on a new file collided (``UNIQUE constraint failed:
+    alembic_version.version_num``, found by the four-process test). The study's attributes are written under
+    it too, and a run killed between them is completed by the next, not refused.
+    """
+    objectives = OBJECTIVES
+    with locked(lock_path(opts.storage, opts.studies_dir, opts.study)):
+        storage = open_storage(opts.storage, create=True)
+        try:
+            study = optuna.create_study(study_name=opts.study, storage=storage, directions=DIRECTIONS,
+                                        sampler=make_sampler(opts.sampler, opts.seed + seed_offset),
+                                        load_if_exists=True)
+            attrs = study.user_attrs
+        except Exception as e:  # noqa: BLE001 - a damaged file or another program's database: refuse, touch nothing
+            raise SnnasError(f"cannot use {opts.storage} as this search's storage ({type(e).__name__}: "
+                             f"{first_line(e, 200)})") from None
+        if attrs.get("objectives", objectives) != objectives:
+            raise SnnasError(f"study {opts.study!r} in {opts.storage} was not made by snnas search; "
+                             "use another --study")
+        if attrs.get("space", space.name) != space.name or attrs.get("dataset", opts.dataset) != opts.dataset:
+            raise SnnasError(f"study {opts.study!r} in {opts.storage} was made for space {attrs.get('space')!r} on "
+                             f"{attrs.get('dataset')!r}; use another --study name")
+        for key, value in (("space", space.name), ("space_definition", space.describe()), ("dataset", opts.dataset),
+                           ("objectives", objectives), ("profile", space.profile)):
+            if key not in attrs:
+                study.set_user_attr(key, value)
+    return study
+
+
+def counts_toward_budget(t: FrozenTrial) -> bool:
+    """Whether ``t`` finished on its own (COMPLETE, PRUNED, or FAIL with a recorded reason)."""
+    return TrialRecord.of(t).counts_toward_budget
+
+
+def finished_count(study: optuna.Study) -> int:
+    return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None | bool:
+    """A new trial, ``None`` when the budget is met, or ``False`` to wait (slots held by running trials)."""
+    with locked(lock):
+        optuna.storages.fail_stale_trials(study)  # dead processes' trials fail (no reason: not counted)
+        trials = study.get_trials(deepcopy=False)
+        # Re-queue every interrupted trial that lacks its re-run. Done here, under the lock, rather than in the
+        # stale-trial callback: a process killed between failing a trial and queueing its re-run (two storage
+        # writes) would otherwise lose the re-run for good; this repairs it on the next claim.
+        for t in trials:
+            if TrialRecord.of(t).interrupted:
+                retry_stale(study, t, trials)
+        done = sum(counts_toward_budget(t) for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if done >= budget:
+            return None
+        if done + running >= budget:
+            return False
+        trial = study.ask()
+        _faults.point("ask")
+        # Beat at once, under the lock. A process killed before this first beat leaves a trial that never beat;
+        # the storage counts it stale GRACE_S after it started (``_storage._never_beat``).
+        study._storage.record_heartbeat(trial._trial_id)
+        return trial
+
+
+class Heartbeat:
+    """Beats for the storage's stale-trial detection while a process holds trials (``ids()`` says which)."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, ids: Callable[[], Iterable[int]]) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(storage, ids), daemon=True)
+
+    def _beat(self, storage: optuna.storages.BaseStorage, ids: Callable[[], Iterable[int]]) -> None:
+        while not self._stop.is_set():
+            for trial_id in list(ids()):
+                try:
+                    storage.record_heartbeat(trial_id)
+                except Exception:  # noqa: BLE001 - a trial finished between listing and beating
+                    pass
+            self._stop.wait(HEARTBEAT_S)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -1,0 +1,176 @@
+"""One trial's life in the study, written once for every backend: begin, record a rung, gate, finish.
+
+The Optuna backend lives a trial inside a worker process (:mod:`snnas.search._driver`); the Ray backend
+lives it in the driver from what the Ray trial reports (:mod:`snnas.search._ray`). Both call this class, so
+a study reads the same whichever ran it:
+
+* **begin** samples the architecture through the space and records the seed, the data seed, the config and
+  how to re-run it; an infeasible trial (too many parameters) is pruned untrained, since it could never be on
+  the front.
+* **placed** records where it runs (device, pid, host, neuron kernels); **rung** records each rung's summary.
+* **gate** is Pareto successive halving (:mod:`snnas.search._pruner`) at every rung but the last, against
+  the rung population in the study, whichever process or backend produced it.
+* **complete / prune / fail / interrupt** end it as COMPLETE (objectives: validation accuracy and energy
+  per image; ``max_energy_uj`` checked as a constraint), PRUNED or FAIL with the reason, or FAIL without one
+  (not counted) and re-queued with its parameters and seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from snnas import _faults
+from snnas._versions import package_versions
+from snnas.config import ArchConfig
+from snnas.errors import first_line
+from snnas.models import count_params
+from snnas.search._options import SearchOptions
+from snnas.search._pruner import pareto_keep
+from snnas.search._record import Attr, rung_key
+from snnas.search._study import retry_stale
+from snnas.search.space import SearchSpace
+from snnas.train import TrainingFailure
+
+__all__ = ["PLACEMENT", "TrialLife", "failure_reason", "rss_mb"]
+
+PLACEMENT = (Attr.DEVICE, Attr.PID, Attr.HOST, Attr.NEURONS)  # where a trial ran, as its worker reports it
+
+
+class TrialLife:
+    """One claimed trial of ``study``, from its sampled architecture to its end state.
+
+    Example:
+        >>> import optuna
+        >>> from snnas.search import SearchOptions, load_space
+        >>> space = load_space("edge_tiny")
+        >>> opts = SearchOptions(space="edge_tiny").resolved(space)
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> life = TrialLife(study, study.ask(), space, opts)
+        >>> cfg = life.begin()
+        >>> life.gate(0, 0.5, 1.0) is None  # alone at its rung: nothing to compare with, it goes on
+        True
+        >>> life.prune(rss=None, reason="rung 0: dominated")
+        >>> study.trials[0].state.name, study.trials[0].user_attrs["prune_reason"]
+        ('PRUNED', 'rung 0: dominated')
+    """
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, space: SearchSpace, opts: SearchOptions) -> None:
+        self.study, self.trial, self.space, self.opts = study, trial, space, opts
+        self.seed = int(trial.user_attrs.get(Attr.SEED, (opts.seed * 1_000_003 + trial.number) % 2**31))
+        self.verdict: str | None = None  # the gate's prune reason, until the trial is told
+        self.finished = False
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+    def begin(self, where: dict[str, Any] | None = None) -> ArchConfig | None:
+        """Sample and record the architecture (and ``where`` it runs, when known); ``None`` when it is
+        infeasible, and then already pruned untrained."""
+        t, opts = self.trial, self.opts
+        t.set_user_attr(Attr.SEED, self.seed)  # first: a trial killed while sampling is re-run with its seed too
+        cfg = self.space.suggest(t, opts.dataset)
+        _faults.point("sample")
+        n_params = count_params(cfg)
+        for key, value in ((Attr.ARCH_ID, cfg.id), (Attr.CONFIG, cfg.to_dict()), (Attr.PARAMS, n_params),
+                           (Attr.VERSIONS, dict(package_versions("optuna"))), (Attr.BACKEND, opts.backend),
+                           (Attr.DATA_SEED, opts.seed), (Attr.COMMAND, self._rerun_command())):
+            t.set_user_attr(key, value)
+        self.placed(where or {})
+        if self.space.max_params is not None and n_params > self.space.max_params:
+            t.set_user_attr(Attr.PRUNE_REASON, f"{n_params} parameters > max_params {self.space.max_params}: "
+                            "infeasible, not trained")
+            self._tell(state=TrialState.PRUNED)
+            return None
+        return cfg
+
+    def _rerun_command(self) -> str:
+        o = self.opts
+        args = ["snnas", "trial", "--space", o.space, "--dataset", o.dataset, "--seed", str(self.seed),
+                "--data-seed", str(o.seed), "--params", json.dumps(self.trial.params, sort_keys=True)]
+        if o.data_dir:
+            args += ["--data-dir", o.data_dir]
+        if o.compile_neurons == "on":
+            args += ["--compile-neurons", "on"]  # fused kernels may round the last bit differently: rerun alike
+        return shlex.join(args)
+
+    def placed(self, where: dict[str, Any]) -> None:
+        """Record where the trial runs (``PLACEMENT`` keys found in ``where``; unchanged ones not rewritten)."""
+        for key in PLACEMENT:
+            if key in where and self.trial.user_attrs.get(key) != where[key]:
+                self.trial.set_user_attr(key, where[key])
+
+    def rung(self, k: int, summary: dict[str, Any]) -> None:
+        """Record rung ``k``'s summary (``RungResult.summary()``)."""
+        self.trial.set_user_attr(rung_key(k), summary)
+
+    def gate(self, k: int, val_accuracy: float, energy_uj: float) -> str | None:
+        """After rung ``k``: ``None`` to go on, or the prune reason (kept as :attr:`verdict`)."""
+        if not self.opts.prune or k >= len(self.space.rungs) - 1:
+            return None
+        keep, why = pareto_keep((val_accuracy, energy_uj), self._population(k), self.space.eta,
+                                self.space.min_rung_population)
+        if keep:
+            return None
+        self.verdict = f"rung {k}: {why}"
+        return self.verdict
+
+    def _population(self, k: int) -> list[tuple[float, float]]:
+        """(accuracy, energy) of every other trial that reached rung ``k``, whoever ran it."""
+        key = rung_key(k)
+        return [(t.user_attrs[key]["val_accuracy"], t.user_attrs[key]["energy_uj"])
+                for t in self.study.get_trials(deepcopy=False) if t.number != self.number and key in t.user_attrs]
+
+    def complete(self, val_accuracy: float, energy_uj: float, report: dict[str, Any], rss: float | None) -> None:
+        """It trained through its last rung: objectives, energy report, constraints."""
+        t, space = self.trial, self.space
+        t.set_user_attr(Attr.RSS_MB, rss)
+        t.set_user_attr(Attr.ENERGY_REPORT, report)
+        if space.max_energy_uj is not None:
+            t.set_constraint("max_energy_uj", energy_uj - space.max_energy_uj)
+        if space.max_params is not None:
+            t.set_constraint("max_params", float(t.user_attrs[Attr.PARAMS] - space.max_params))
+        self._tell([val_accuracy, energy_uj])
+
+    def prune(self, rss: float | None, reason: str | None = None) -> None:
+        """End as PRUNED with the gate's verdict (or ``reason``)."""
+        self.trial.set_user_attr(Attr.PRUNE_REASON, reason or self.verdict)
+        self.trial.set_user_attr(Attr.RSS_MB, rss)
+        self._tell(state=TrialState.PRUNED)
+
+    def fail(self, reason: str, rss: float | None = None) -> None:
+        """End as FAIL with a reason (it counts toward the budget: it failed on its own)."""
+        self.trial.set_user_attr(Attr.FAIL_REASON, reason)
+        self.trial.set_user_attr(Attr.RSS_MB, rss)  # after the trainer freed the trial's memory: back to baseline?
+        self._tell(state=TrialState.FAIL)
+
+    def interrupt(self) -> None:
+        """Stopped from outside before its last rung: not a result at any fidelity. FAIL without a reason (not
+        counted) and re-queued with its parameters and seed."""
+        self._tell(state=TrialState.FAIL)
+        retry_stale(self.study, self.study._storage.get_trial(self.trial._trial_id))
+
+    def _tell(self, values: list[float] | None = None, state: TrialState | None = None) -> None:
+        self.study.tell(self.trial, values, state=state)
+        self.finished = True
+
+
+def failure_reason(e: BaseException) -> str:
+    """One line for a failed trial: a training failure speaks for itself, anything else is named."""
+    return str(e) if isinstance(e, TrainingFailure) else f"{type(e).__name__}: {first_line(e)}"
+
+
+def rss_mb() -> float | None:
+    """This process's resident memory now (Linux), recorded per trial to show it does not grow."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
