@@ -14,7 +14,7 @@ from snnas.energy._ann import ann_equivalent_macs
 from snnas.energy._count import count_ops
 from snnas.energy._profiles import OP_KINDS, EnergyProfile, load_profile
 from snnas.errors import SnnasError
-from snnas.models._batchnorm import batchnorm_layers, exact_batchnorm_statistics
+from snnas.models import batchnorm_layers, exact_batchnorm_statistics
 
 __all__ = ["LayerEnergy", "EnergyReport", "estimate", "recalibrate_batchnorm"]
 

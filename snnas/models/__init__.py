@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from snnas.models import zoo as _zoo  # noqa: F401  (registers the built-in models)
+from snnas.models._batchnorm import batchnorm_layers, exact_batchnorm_statistics
 from snnas.models._mixers import attention_layer, list_attentions, register_attention, unregister_attention
 from snnas.models._neurons import LIF, compile_neurons
 from snnas.models._registry import (
@@ -22,6 +23,6 @@ from snnas.models.tokenizer import GLSPS, SPS
 __all__ = [
     "ModelEntry", "count_params", "create_model", "get_config", "get_entry", "list_models", "register_model",
     "attention_layer", "list_attentions", "register_attention", "unregister_attention",
-    "LIF", "compile_neurons",
+    "LIF", "batchnorm_layers", "compile_neurons", "exact_batchnorm_statistics",
     "SpikingAttention", "SSA", "SDSA", "SSSA", "SaccadicNeuron", "MLP", "Block", "SNNViT", "SPS", "GLSPS",
 ]

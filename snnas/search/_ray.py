@@ -107,127 +107,129 @@ def run_trial(config: dict[str, Any], job: Job) -> None:
 # ---------------------------------------------------------------- the driver side: searcher and scheduler
 
 
-def _searcher_class() -> type:
-    from ray.tune.search import Searcher
+class _StudySearch:
+    """Ray Tune's ``Searcher`` over the study: budget claim, one trial life per Tune trial.
 
-    class _StudySearcher(Searcher):
-        """Ray Tune's ``Searcher`` over the study: budget claim, one trial life per Tune trial."""
+    The logic of :func:`StudySearcher`, which mixes it with Ray's ``Searcher`` base when Ray is imported (the
+    CLI and the Optuna backend never import Ray); ``FINISHED`` comes from that base.
+    """
 
-        def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions,
-                     deadline: float | None) -> None:
-            super().__init__(metric=None, mode=None)  # two objectives: the study knows them, Tune need not
-            self.study, self.space, self.opts, self.deadline = study, space, opts, deadline
-            self.lock = lock_path(opts.storage, opts.studies_dir, opts.study)
-            self.lives: dict[str, TrialLife] = {}  # Tune trial id -> its trial life
-            self.errors: dict[str, str] = {}  # Tune trial id -> why its worker failed (from the scheduler)
-            self.failures: list[str] = []
+    FINISHED: str
 
-        def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-            while True:
-                if self.deadline is not None and time.time() >= self.deadline:
-                    return Searcher.FINISHED  # --timeout: start no more trials, let running ones finish
-                trial = claim(self.study, self.opts.budget, self.lock)
-                if trial is None:
-                    return Searcher.FINISHED
-                if trial is False:
-                    return None  # the open slots belong to running trials; Tune asks again
-                life = TrialLife(self.study, trial, self.space, self.opts)
-                if life.begin() is not None:  # an infeasible one is pruned untrained, never worth a worker
-                    self.lives[trial_id] = life
-                    return {**trial.params, SEED_KEY: life.seed, TRIAL_KEY: trial.number}
+    def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions, deadline: float | None) -> None:
+        super().__init__(metric=None, mode=None)  # two objectives: the study knows them, Tune need not
+        self.study, self.space, self.opts, self.deadline = study, space, opts, deadline
+        self.lock = lock_path(opts.storage, opts.studies_dir, opts.study)
+        self.lives: dict[str, TrialLife] = {}  # Tune trial id -> its trial life
+        self.errors: dict[str, str] = {}  # Tune trial id -> why its worker failed (from the scheduler)
+        self.failures: list[str] = []
 
-        def held(self) -> list[int]:
-            """Storage ids of the trials this driver holds (for the heartbeat)."""
-            return [life.trial._trial_id for life in list(self.lives.values()) if not life.finished]
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        while True:
+            if self.deadline is not None and time.time() >= self.deadline:
+                return self.FINISHED  # --timeout: start no more trials, let running ones finish
+            trial = claim(self.study, self.opts.budget, self.lock)
+            if trial is None:
+                return self.FINISHED
+            if trial is False:
+                return None  # the open slots belong to running trials; Tune asks again
+            life = TrialLife(self.study, trial, self.space, self.opts)
+            if life.begin() is not None:  # an infeasible one is pruned untrained, never worth a worker
+                self.lives[trial_id] = life
+                return {**trial.params, SEED_KEY: life.seed, TRIAL_KEY: trial.number}
 
-        def _live(self, trial_id: str) -> TrialLife | None:
-            life = self.lives.get(trial_id)
-            return life if life is not None and not life.finished else None
+    def held(self) -> list[int]:
+        """Storage ids of the trials this driver holds (for the heartbeat)."""
+        return [life.trial._trial_id for life in list(self.lives.values()) if not life.finished]
 
-        def _record(self, life: TrialLife, result: dict[str, Any]) -> None:
-            if "rung" in result and not result.get("fail_reason"):
-                life.rung(int(result["rung"]), {k: result[k] for k in RUNG_SUMMARY_KEYS})
-            life.placed(result)
+    def _live(self, trial_id: str) -> TrialLife | None:
+        life = self.lives.get(trial_id)
+        return life if life is not None and not life.finished else None
 
-        def gate(self, trial_id: str, result: dict[str, Any]) -> bool:
-            """Whether the trial goes on after the rung in ``result`` (the scheduler asks)."""
-            life = self._live(trial_id)
-            if life is None or result.get("final") != 0 or "rung" not in result or result.get("fail_reason"):
-                return True
-            return life.gate(int(result["rung"]), float(result["val_accuracy"]), float(result["energy_uj"])) is None
+    def _record(self, life: TrialLife, result: dict[str, Any]) -> None:
+        if "rung" in result and not result.get("fail_reason"):
+            life.rung(int(result["rung"]), {k: result[k] for k in RUNG_SUMMARY_KEYS})
+        life.placed(result)
 
-        def worker_failed(self, trial_id: str, why: str) -> None:
-            """The scheduler saw the trial's worker fail; ``on_trial_complete`` records why."""
-            self.errors[trial_id] = why
+    def gate(self, trial_id: str, result: dict[str, Any]) -> bool:
+        """Whether the trial goes on after the rung in ``result`` (the scheduler asks)."""
+        life = self._live(trial_id)
+        if life is None or result.get("final") != 0 or "rung" not in result or result.get("fail_reason"):
+            return True
+        return life.gate(int(result["rung"]), float(result["val_accuracy"]), float(result["energy_uj"])) is None
 
-        def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-            life = self._live(trial_id)
-            if life is not None:
-                self._record(life, result)
+    def worker_failed(self, trial_id: str, why: str) -> None:
+        """The scheduler saw the trial's worker fail; ``on_trial_complete`` records why."""
+        self.errors[trial_id] = why
 
-        def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
-                              error: bool = False) -> None:
-            life = self._live(trial_id)
-            if life is None:
-                return
-            try:
-                self._end(life, trial_id, result or {}, error)
-            except Exception as e:  # noqa: BLE001 - a storage error must not end the search; it is shown
-                self.failures.append(f"trial {life.number}: could not record ({e})")
-                life.finished = True
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        life = self._live(trial_id)
+        if life is not None:
+            self._record(life, result)
 
-        def _end(self, life: TrialLife, trial_id: str, result: dict[str, Any], error: bool) -> None:
-            if result:
-                self._record(life, result)
-            if life.verdict is not None:
-                life.prune(result.get("rss_mb"))
-            elif result.get("fail_reason") or error:
-                life.fail(result.get("fail_reason") or self.errors.get(trial_id) or "its Ray worker failed",
-                          result.get("rss_mb"))
-            elif result.get("final") == 1:
-                life.complete(float(result["val_accuracy"]), float(result["energy_uj"]),
-                              json.loads(result["energy_report"]), result.get("rss_mb"))
-            else:  # stopped before its last rung by something other than the gate (the driver is shutting down)
-                life.interrupt()
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        life = self._live(trial_id)
+        if life is None:
+            return
+        try:
+            self._end(life, trial_id, result or {}, error)
+        except Exception as e:  # noqa: BLE001 - a storage error must not end the search; it is shown
+            self.failures.append(f"trial {life.number}: could not record ({e})")
+            life.finished = True
 
-        def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
-            """Nothing to save: the study's storage is the search state, and resuming reads it."""
+    def _end(self, life: TrialLife, trial_id: str, result: dict[str, Any], error: bool) -> None:
+        if result:
+            self._record(life, result)
+        if life.verdict is not None:
+            life.prune(result.get("rss_mb"))
+        elif result.get("fail_reason") or error:
+            life.fail(result.get("fail_reason") or self.errors.get(trial_id) or "its Ray worker failed",
+                      result.get("rss_mb"))
+        elif result.get("final") == 1:
+            life.complete(float(result["val_accuracy"]), float(result["energy_uj"]),
+                          json.loads(result["energy_report"]), result.get("rss_mb"))
+        else:  # stopped before its last rung by something other than the gate (the driver is shutting down)
+            life.interrupt()
 
-        def restore_from_dir(self, *args: Any, **kwargs: Any) -> None:
-            """See :meth:`save_to_dir`."""
+    def save_to_dir(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to save: the study's storage is the search state, and resuming reads it."""
 
-    return _StudySearcher
+    def restore_from_dir(self, *args: Any, **kwargs: Any) -> None:
+        """See :meth:`save_to_dir`."""
 
 
 def StudySearcher(study: optuna.Study, space: SearchSpace, opts: SearchOptions,  # noqa: N802
                   deadline: float | None = None) -> Any:
     """The Ray searcher over ``study`` (a factory: Ray is imported only when the Ray backend runs)."""
-    return _searcher_class()(study, space, opts, deadline)
+    from ray.tune.search import Searcher
+
+    return type("StudySearcher", (_StudySearch, Searcher), {})(study, space, opts, deadline)
 
 
-def _scheduler_class() -> type:
-    from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+class _ParetoHalving:
+    """Pareto successive halving as a Ray scheduler: STOP a trial whose trial life's gate says so (mixed with
+    Ray's ``FIFOScheduler`` by :func:`ParetoHalving`)."""
 
-    class _ParetoHalving(FIFOScheduler):
-        """Pareto successive halving as a Ray scheduler: STOP a trial whose trial life's gate says so."""
+    CONTINUE: str
+    STOP: str
 
-        def __init__(self, searcher: Any) -> None:
-            super().__init__()
-            self._searcher = searcher
+    def __init__(self, searcher: Any) -> None:
+        super().__init__()
+        self._searcher = searcher
 
-        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-            return TrialScheduler.CONTINUE if self._searcher.gate(trial.trial_id, result) else TrialScheduler.STOP
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        return self.CONTINUE if self._searcher.gate(trial.trial_id, result) else self.STOP
 
-        def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
-            self._searcher.worker_failed(trial.trial_id, _error_line(trial))
-            super().on_trial_error(tune_controller, trial)
-
-    return _ParetoHalving
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        self._searcher.worker_failed(trial.trial_id, _error_line(trial))
+        super().on_trial_error(tune_controller, trial)
 
 
 def ParetoHalving(searcher: Any) -> Any:  # noqa: N802
     """The Ray scheduler that prunes through the searcher's trial lives (a factory, like the searcher)."""
-    return _scheduler_class()(searcher)
+    from ray.tune.schedulers import FIFOScheduler
+
+    return type("ParetoHalving", (_ParetoHalving, FIFOScheduler), {})(searcher)
 
 
 def _error_line(trial: Any) -> str:

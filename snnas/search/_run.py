@@ -169,6 +169,20 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     else:
         runner = _WorkerRunner(opts, space, deadline, trainer)
     runner.start()
+    _watch(runner, study, opts, quiet, console)
+    path = write_pareto_csv(study)
+    if quiet:
+        front = pareto_frame(study)
+        print(f"Pareto front: {len(front)} trials; written to {path}", flush=True)
+        print(front[["trial", "val_accuracy", "energy_uj", "params", "T", "saccades", "depth", "embed_dim"]]
+              .to_string(index=False), flush=True)
+    else:
+        console.print(f"Pareto front written to {path}")
+    return study
+
+
+def _watch(runner: _Runner, study: optuna.Study, opts: SearchOptions, quiet: bool, console: Console) -> None:
+    """Show progress (a live view, or one line per finished trial) until the runner ends; Ctrl-C aborts it."""
     seen: set[int] = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
@@ -203,13 +217,4 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
                          f"finished trials are kept in {opts.storage}; re-run the same command to resume") from None
     runner.finish()
     poll()
-    path = write_pareto_csv(study)
-    if quiet:
-        front = pareto_frame(study)
-        print(f"Pareto front: {len(front)} trials; written to {path}", flush=True)
-        print(front[["trial", "val_accuracy", "energy_uj", "params", "T", "saccades", "depth", "embed_dim"]]
-              .to_string(index=False), flush=True)
-    else:
-        console.print(f"Pareto front written to {path}")
-    return study
 

@@ -24,7 +24,7 @@ from torch import nn
 from snnas import _faults
 from snnas.data import SnnasDataset
 from snnas.errors import SnnasError
-from snnas.models._batchnorm import exact_batchnorm_statistics
+from snnas.models import exact_batchnorm_statistics
 
 __all__ = ["Engine", "EpochStats", "NonFiniteLoss", "TimeLimitExceeded", "TrainingFailure", "out_of_memory",
            "pick_device", "warmup_cosine"]

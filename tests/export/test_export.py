@@ -214,3 +214,32 @@ def test_corrupt_export_files_are_one_line_errors(cwd, tmp_path, front):
     (tmp_path / "ok.json").write_text(json.dumps(ok))
     _, recipe, _ = load_export(tmp_path / "ok.json")
     assert recipe["epochs"] == 3 and recipe["lr"] == 1.0 and isinstance(recipe["lr"], float)
+
+
+def test_a_study_written_before_the_trial_record_still_exports_and_reports(tmp_path, study, front):
+    """Studies made before ``data_seed`` had its own attribute: the data seed comes from the recorded command,
+    and rung attributes sort numerically (rung10 after rung2) in export and report alike."""
+    from snnas.report import build_report
+    from snnas.report._data import gather
+    from snnas.search import TrialRecord
+
+    old = optuna.create_study(study_name="old", storage=f"sqlite:///{tmp_path / 'old.db'}",
+                              directions=["maximize", "minimize"])
+    for key, value in study.user_attrs.items():
+        old.set_user_attr(key, value)
+    src = front[0]
+    attrs = {k: v for k, v in src.user_attrs.items() if k != "data_seed"}
+    attrs["command"] = attrs["command"].replace("--data-seed 0", "--data-seed 4")
+    rung = attrs["rung0"]
+    attrs.update({f"rung{k}": {**rung, "rung": k} for k in (2, 10)})  # an 11-rung study's attributes, in part
+    old.add_trial(optuna.trial.create_trial(params=src.params, distributions=src.distributions, values=src.values,
+                                            user_attrs=attrs, system_attrs=src.system_attrs))
+    record = TrialRecord.of(old.trials[0])
+    assert record.data_seed == 4 and [r["rung"] for r in record.rungs] == [0, 1, 2, 10]
+    doc = json.loads(export_trial("old", storage=f"sqlite:///{tmp_path / 'old.db'}", out=tmp_path / "o.json")
+                     .read_text())
+    assert doc["recipe"]["data_seed"] == 4 and doc["provenance"]["data_seed"] == 4
+    assert [r["rung"] for r in doc["search"]["rungs"]] == [0, 1, 2, 10]
+    detail = gather(old)["details"]["0"]
+    assert [r["rung"] for r in detail["rungs"]] == [0, 1, 2, 10]
+    assert build_report("old", f"sqlite:///{tmp_path / 'old.db'}", tmp_path / "report", png=False).is_file()
