@@ -18,7 +18,7 @@ from typing import Any
 
 import snnas
 from snnas._lookup import lookup, read_toml
-from snnas.config import ACTIVE_WHEN, FIELD_DEFAULTS, ArchConfig
+from snnas.config import ACTIVE_WHEN, CONTROLS, FIELD_DEFAULTS, ArchConfig
 from snnas.data import get_entry
 from snnas.errors import ConfigError, SnnasError, shown
 from snnas.search.space import Knob, Rung, SearchSpace, TrainSettings
@@ -28,10 +28,12 @@ __all__ = ["parse_space", "load_space", "list_spaces"]
 _TOP = ("name", "description", "dataset", "fixed", "knobs", "fidelity", "train", "objectives", "constraints")
 _FIELD_TYPES = {f.name: f.type for f in fields(ArchConfig)}
 _FROM_DATASET = ("in_channels", "num_classes")  # adapt_config sets these from the dataset
-# Fields ArchConfig checks against other fields, or that switch other fields off: their knobs are validated
-# over every combination. Every other field has only its own range checks, so each value is checked alone.
-_INTERACTING = ("embed_dim", "num_heads", "mlp_ratio", "patch_size", "img_size", "attention", "saccades",
-                "sssa_version", "kappa", "sssa_inference", "tokenizer")
+# Fields ArchConfig checks against other fields, or that switch other fields off (config.CONTROLS): their knobs
+# are validated over every combination. Every other field has only its own range checks, so each value is
+# checked alone.
+_CROSS_CHECKED = ("embed_dim", "num_heads", "mlp_ratio", "patch_size", "img_size", "saccades", "sssa_version",
+                  "kappa", "sssa_inference")
+_INTERACTING = tuple(dict.fromkeys((*_CROSS_CHECKED, *CONTROLS)))
 _EXPAND_LIMIT = 256  # an interacting int range with more values is checked at its endpoints only
 _MAX_COMBINATIONS = 100_000
 
