@@ -45,7 +45,8 @@ def search_command(
                                              "compiler; ~1-2 min of compiling per worker; docs/benchmarks.md)"),
 ) -> None:
     """Multi-objective architecture search (accuracy vs energy) with Pareto successive-halving pruning."""
-    from snnas.search import RayOptions, SearchOptions, load_space, search
+    from snnas.search import RayOptions, SearchOptions, search
+    from snnas.search._storage import default_url
 
     ray = RayOptions(address=address, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
                      cpus_per_trial=cpus_per_trial)
@@ -53,10 +54,9 @@ def search_command(
                          storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
                          prune=not no_prune, threads=threads, backend=backend, compile_neurons=compile_neurons,
                          ray=ray).check()
-    search(opts, quiet=quiet)
+    study = search(opts, quiet=quiet).study_name
     # The report comes after the search, from the study it left (the search never calls the report).
-    resolved = opts.resolved(load_space(opts.space))
-    line = report_line(resolved.study, resolved.storage)
+    line = report_line(study, opts.storage or default_url(opts.studies_dir, study))
     if quiet:
         print(line, flush=True)
     else:

@@ -12,9 +12,8 @@ from optuna.trial import FrozenTrial, TrialState
 from snnas._versions import package_versions
 from snnas.search import ARCH_COLUMNS, TrialRecord, hypervolume_2d, knee_index
 
-__all__ = ["gather", "ARCH_FIELDS"]
+__all__ = ["gather"]
 
-ARCH_FIELDS = ARCH_COLUMNS  # the trial record's list: the page, the CSV and the terminal show the same fields
 OPS = ("sop", "mac", "ac", "neuron_update")
 _ROW_COUNT = {"sop": "sop", "mac": "mac", "ac": "ac", "neuron_update": "neuron_updates"}
 
@@ -27,14 +26,13 @@ def _mean_rate(report: dict[str, Any] | None) -> float | None:
     return sum(rates) / len(rates) if rates else None
 
 
-def _trial_row(t: FrozenTrial, front: set[int], n_rungs: int | None) -> dict[str, Any] | None:
-    r = TrialRecord.of(t)
+def _trial_row(r: TrialRecord, front: set[int], n_rungs: int | None) -> dict[str, Any]:
     cfg = r.config
     row: dict[str, Any] = {
         "number": r.number, "state": r.state.name, "pareto": r.number in front,
         "params": r.n_params, "arch_id": r.arch_id,
         "knobs": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in r.params.items()},
-        "arch": {k: cfg.get(k) for k in ARCH_FIELDS if k in cfg},
+        "arch": {k: cfg.get(k) for k in ARCH_COLUMNS if k in cfg},  # the CSV's and the terminal's fields
         "reason": r.reason,
         "seconds": round(r.seconds, 2) if r.seconds is not None else None,
         "firing_rate": _mean_rate(r.energy_report),
@@ -70,8 +68,7 @@ def _firing(report: dict[str, Any]) -> dict[str, Any]:
             "T": max((len(r["firing_rate_t"]) for r in rows), default=0)}
 
 
-def _detail(t: FrozenTrial) -> dict[str, Any]:
-    r = TrialRecord.of(t)
+def _detail(r: TrialRecord) -> dict[str, Any]:
     rep = r.energy_report or {}
     return {"number": r.number, "acc": r.accuracy, "energy": r.energy_uj, "params": r.n_params,
             "arch_id": r.arch_id, "config": r.config,
@@ -113,13 +110,10 @@ def _importance(study: optuna.Study, n_complete: int) -> dict[str, Any]:
     return out
 
 
-def _feasible(t: FrozenTrial) -> bool:
-    return TrialRecord.of(t).feasible
-
-
 def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
     """Everything the report page shows, as JSON-ready Python values."""
     trials = study.get_trials(deepcopy=False)
+    records = {t.number: TrialRecord.of(t) for t in trials}  # every reader below reads these
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     front_trials = [t for t in study.best_trials if t.state == TrialState.COMPLETE] if complete else []
     front = {t.number for t in front_trials}
@@ -128,11 +122,11 @@ def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
     knee_i = knee_index([(t.values[0], t.values[1]) for t in front_trials])
     knee = front_trials[knee_i].number if knee_i is not None else None
     states = {s.name: sum(t.state == s for t in trials) for s in TrialState if any(t.state == s for t in trials)}
-    feasible = {t.number for t in complete if _feasible(t)}
-    rows = [r for t in trials if (r := _trial_row(t, front, n_rungs)) is not None]
+    feasible = {t.number for t in complete if records[t.number].feasible}
+    rows = [_trial_row(records[t.number], front, n_rungs) for t in trials]
     knob_names = [k["name"] for k in space.get("knobs", [])] or sorted({k for t in trials for k in t.params})
     provenance_source = next((t for t in front_trials if t.number == knee), front_trials[0] if front_trials else None)
-    prov = ((TrialRecord.of(provenance_source).energy_report or {}).get("provenance", {})
+    prov = ((records[provenance_source.number].energy_report or {}).get("provenance", {})
             if provenance_source else {})
     return {
         "study": {"name": study.study_name, "space": study.user_attrs.get("space"),
@@ -147,7 +141,7 @@ def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
         "infeasible": sorted(t.number for t in complete if t.number not in feasible),
         "hypervolume": _hypervolume(complete, feasible),
         "importance": _importance(study, len(complete)),
-        "details": {str(t.number): _detail(t) for t in front_trials},
+        "details": {str(t.number): _detail(records[t.number]) for t in front_trials},
         "provenance": {k: prov.get(k) for k in ("profile", "counted", "counter", "versions", "T_included",
                                                  "encoding_layers_as_mac", "data", "batch_size")},
     }

@@ -13,11 +13,11 @@ from snnas.search._driver import run_worker
 from snnas.search._options import SAMPLERS, RayOptions, SearchOptions
 from snnas.search._proxy import ProxyTrainer, RungResult, TrialFailure
 from snnas.search._pruner import hypervolume_2d, knee_index, nondominated_ranks, pareto_front, pareto_keep
-from snnas.search._record import ARCH_COLUMNS, Attr, TrialRecord
+from snnas.search._record import ARCH_COLUMNS, Attr, TrialRecord, counts_toward_budget
 from snnas.search._results import open_existing_study, pareto_frame, trials_frame, write_pareto_csv
 from snnas.search._run import search
 from snnas.search._space_file import list_spaces, load_space
-from snnas.search._study import counts_toward_budget, finished_count, make_sampler, open_study
+from snnas.search._study import finished_count, make_sampler, open_study
 from snnas.search._trial import TrialLife
 from snnas.search.space import SearchSpace
 

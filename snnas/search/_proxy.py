@@ -87,7 +87,7 @@ class ProxyTrainer:
                              f"images; {self.dataset}'s frames are integrated for the trial's own T")
         self.engine = Engine(device, threads)
         probe = space.config_from_params({k.name: _first(k) for k in space.knobs}, self.dataset)
-        self.img_size = probe.img_size
+        self.img_size, self._probe_T = probe.img_size, probe.T
         s = space.train
         self.data = TrainingData(self.dataset, data_dir, img_size=probe.img_size, val_fraction=s.val_fraction,
                                  max_train_images=s.max_train_images, data_seed=data_seed)
@@ -107,7 +107,7 @@ class ProxyTrainer:
 
     @property
     def n_val(self) -> int:
-        return len(self.data.validation())
+        return len(self.data.validation(self._probe_T))  # the split loaded at start (event data: per T)
 
     def train_subset(self, fraction: float, T: int | None = None, augment: bool = True) -> SnnasDataset:
         """The first ``fraction`` of every class of the training part: rungs see nested, stratified data."""

@@ -42,9 +42,6 @@ def _import_ray() -> Any:
     return ray
 
 
-
-
-
 def _use_token_if_present() -> None:
     """Attach with Ray's auth token when this machine has one and the user did not choose a mode.
 
@@ -77,7 +74,6 @@ def check_address(address: str) -> None:
     except OSError as e:
         raise SnnasError(f"nothing answers at --address {address} ({e.strerror or e}); start a cluster with "
                          "`ray start --head` or check the address") from None
-
 
 
 class RayRunner:

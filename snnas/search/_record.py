@@ -15,7 +15,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["ARCH_COLUMNS", "Attr", "TrialRecord", "rung_key"]
+__all__ = ["ARCH_COLUMNS", "Attr", "TrialRecord", "counts_toward_budget", "interrupted", "rung_key"]
 
 # The architecture fields tables and pages show for a trial, in this order (the whole config is stored).
 ARCH_COLUMNS = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "attention", "kappa",
@@ -42,6 +42,21 @@ class Attr:
 
 
 _RUNG = re.compile(r"rung(\d+)")
+
+
+def _counts(state: TrialState, fail_reason: str | None) -> bool:
+    return state in (TrialState.COMPLETE, TrialState.PRUNED) or (state == TrialState.FAIL and fail_reason is not None)
+
+
+def counts_toward_budget(t: FrozenTrial) -> bool:
+    """Whether ``t`` finished on its own: COMPLETE, PRUNED, or FAIL with a recorded reason (read on every claim
+    and every progress poll, so without building a whole :class:`TrialRecord`)."""
+    return _counts(t.state, t.user_attrs.get(Attr.FAIL_REASON))
+
+
+def interrupted(t: FrozenTrial) -> bool:
+    """Its process died: failed by the stale-trial check, with no recorded reason (not counted)."""
+    return t.state == TrialState.FAIL and t.user_attrs.get(Attr.FAIL_REASON) is None
 
 
 def rung_key(k: int) -> str:
@@ -147,8 +162,7 @@ class TrialRecord:
     @property
     def counts_toward_budget(self) -> bool:
         """Finished on its own: COMPLETE, PRUNED, or FAIL with a recorded reason."""
-        return self.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-            self.state == TrialState.FAIL and self.fail_reason is not None)
+        return _counts(self.state, self.fail_reason)
 
     @property
     def feasible(self) -> bool:

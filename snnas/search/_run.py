@@ -27,10 +27,10 @@ from snnas.errors import SnnasError
 from snnas.search._driver import make_trainer, run_worker
 from snnas.search._options import SearchOptions
 from snnas.search._proxy import ProxyTrainer
-from snnas.search._record import TrialRecord
+from snnas.search._record import TrialRecord, counts_toward_budget
 from snnas.search._results import pareto_frame, write_pareto_csv
 from snnas.search._space_file import load_space
-from snnas.search._study import counts_toward_budget, open_study
+from snnas.search._study import open_study
 from snnas.search.space import SearchSpace
 
 __all__ = ["search"]

@@ -24,12 +24,12 @@ from optuna.trial import FrozenTrial, TrialState
 from snnas import _faults
 from snnas.errors import SnnasError, first_line
 from snnas.search._options import SAMPLERS, SearchOptions
-from snnas.search._record import Attr, TrialRecord
+from snnas.search._record import Attr, TrialRecord, counts_toward_budget, interrupted
 from snnas.search._storage import HEARTBEAT_S, lock_path, open_storage
 from snnas.search.space import SearchSpace
 
-__all__ = ["DIRECTIONS", "OBJECTIVES", "Heartbeat", "claim", "counts_toward_budget", "finished_count", "locked",
-           "make_sampler", "open_study", "retry_stale"]
+__all__ = ["DIRECTIONS", "OBJECTIVES", "Heartbeat", "claim", "finished_count", "locked", "make_sampler",
+           "open_study", "retry_stale"]
 
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
 OBJECTIVES = ["val_accuracy", "energy_uj"]
@@ -74,7 +74,6 @@ def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) ->
     alembic_version.version_num``, found by the four-process test). The study's attributes are written under
     it too, and a run killed between them is completed by the next, not refused.
     """
-    objectives = OBJECTIVES
     with locked(lock_path(opts.storage, opts.studies_dir, opts.study)):
         storage = open_storage(opts.storage, create=True)
         try:
@@ -85,22 +84,17 @@ def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) ->
         except Exception as e:  # noqa: BLE001 - a damaged file or another program's database: refuse, touch nothing
             raise SnnasError(f"cannot use {opts.storage} as this search's storage ({type(e).__name__}: "
                              f"{first_line(e, 200)})") from None
-        if attrs.get("objectives", objectives) != objectives:
+        if attrs.get("objectives", OBJECTIVES) != OBJECTIVES:
             raise SnnasError(f"study {opts.study!r} in {opts.storage} was not made by snnas search; "
                              "use another --study")
         if attrs.get("space", space.name) != space.name or attrs.get("dataset", opts.dataset) != opts.dataset:
             raise SnnasError(f"study {opts.study!r} in {opts.storage} was made for space {attrs.get('space')!r} on "
                              f"{attrs.get('dataset')!r}; use another --study name")
         for key, value in (("space", space.name), ("space_definition", space.describe()), ("dataset", opts.dataset),
-                           ("objectives", objectives), ("profile", space.profile)):
+                           ("objectives", OBJECTIVES), ("profile", space.profile)):
             if key not in attrs:
                 study.set_user_attr(key, value)
     return study
-
-
-def counts_toward_budget(t: FrozenTrial) -> bool:
-    """Whether ``t`` finished on its own (COMPLETE, PRUNED, or FAIL with a recorded reason)."""
-    return TrialRecord.of(t).counts_toward_budget
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -127,7 +121,7 @@ def claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None |
         # stale-trial callback: a process killed between failing a trial and queueing its re-run (two storage
         # writes) would otherwise lose the re-run for good; this repairs it on the next claim.
         for t in trials:
-            if TrialRecord.of(t).interrupted:
+            if interrupted(t):
                 retry_stale(study, t, trials)
         done = sum(counts_toward_budget(t) for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
