@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["snnas.config", "snnas.models._batchnorm", "snnas.models._mixers", "snnas.train", "snnas.train._engine",
            "snnas.train._data", "snnas.search._record", "snnas.search._options", "snnas.search._trial",
-           "snnas.search._space_file", "snnas.search.space", "snnas.search._pruner", "snnas.export"]
+           "snnas.search._space_file", "snnas.search.space", "snnas.search._pruner", "snnas.search._front",
+           "snnas.export"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -17,7 +17,8 @@ def report_command(
     no_png: bool = typer.Option(False, "--no-png", help="skip the static PNGs"),
     open_page: bool = typer.Option(False, "--open", help="open the page in the default browser"),
 ) -> None:
-    """Write an offline, interactive HTML report of a study (Pareto front, knee, per-layer energy) and PNGs."""
+    """Write an offline, interactive HTML report of a study (Pareto front, suggested pick, knee, per-layer energy,
+    trials kept off the front and why) and PNGs."""
     from snnas.report import build_report
 
     page = build_report(study, storage, out, png=not no_png)

@@ -18,7 +18,8 @@ def search_command(
     budget: int = typer.Option(20, "--budget", min=1, help="trials that finish (complete, pruned or failed)"),
     dataset: str | None = typer.Option(None, "--dataset", help="default: the space's dataset"),
     data_dir: str | None = typer.Option(None, "--data-dir", help="folder holding the datasets"),
-    sampler: str = typer.Option("nsga2", "--sampler", help="nsga2, tpe, gp or random"),
+    sampler: str | None = typer.Option(None, "--sampler",
+                                       help="tpe, nsga2, gp or random (default: the space's, else tpe)"),
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///studies/<study>.db)"),
     study: str | None = typer.Option(None, "--study", help="study name (default <space>-<dataset>)"),
     workers: int = typer.Option(1, "--workers", min=1, help="worker processes on the same study"),
@@ -27,6 +28,14 @@ def search_command(
     timeout: float | None = typer.Option(None, "--timeout", help="stop starting trials after this many seconds"),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)"),
     no_prune: bool = typer.Option(False, "--no-prune", help="train every trial through every rung"),
+    gate: str = typer.Option("predicted", "--gate",
+                             help="pruning compares predicted final accuracy (predicted) or the rung's own (raw)"),
+    prescreen: int | None = typer.Option(None, "--prescreen", min=0,
+                                         help="candidates scored without training to queue the promising first "
+                                              "(0: off; default: the space's [search] prescreen)"),
+    duplicates: str = typer.Option("skip", "--duplicates",
+                                   help="skip: an architecture already trained takes its stored result (not "
+                                        "counted); train: train it again with the trial's own seed"),
     threads: int | None = typer.Option(None, "--threads", min=1,
                                        help="torch threads per worker (default: CPU cores / workers)"),
     quiet: bool = typer.Option(False, "--quiet", help="one line per finished trial, for logs"),
@@ -53,7 +62,7 @@ def search_command(
     opts = SearchOptions(space=space, budget=budget, dataset=dataset, data_dir=data_dir, sampler=sampler,
                          storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
                          prune=not no_prune, threads=threads, backend=backend, compile_neurons=compile_neurons,
-                         ray=ray).check()
+                         gate=gate, prescreen=prescreen, duplicates=duplicates, ray=ray).check()
     study = search(opts, quiet=quiet).study_name
     # The report comes after the search, from the study it left (the search never calls the report).
     line = report_line(study, opts.storage or default_url(opts.studies_dir, study))
@@ -77,7 +86,8 @@ def report_line(study: str, storage: str) -> str:
 
 def trial_command(
     space: str = typer.Option(..., "--space", help="space name or .toml file"),
-    params: str = typer.Option(..., "--params", help="the trial's parameters as JSON"),
+    params: str = typer.Option(..., "--params", help='the parameters as JSON: knob values by knob name, e.g. '
+                               '{"T": 4}, or as a study records them (an ordered knob\'s index as "T.index": 2)'),
     seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="the trial's training seed"),
     data_seed: int = typer.Option(0, "--data-seed", min=0, max=MAX_SEED,
                                   help="the search's --seed (it fixes the validation split)"),
@@ -96,7 +106,7 @@ def trial_command(
     except json.JSONDecodeError as e:
         raise SnnasError(f"--params is not valid JSON ({e})") from None
     if not isinstance(values, dict):
-        raise SnnasError("--params must be a JSON object of knob values")
+        raise SnnasError("--params must be a JSON object of knob values (or a study's recorded parameters)")
     cfg = sp.config_from_params(values, dataset)
     if compile_neurons not in ("on", "off"):
         raise SnnasError(f"--compile-neurons must be on or off (got {compile_neurons!r})")

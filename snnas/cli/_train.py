@@ -10,8 +10,10 @@ def export_command(
     study: str = typer.Argument(..., help="study name (as `snnas search` made it, e.g. edge_small-fashion-mini)"),
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default sqlite:///studies/<study>.db)"),
     trial: int | None = typer.Option(None, "--trial", min=0, help="export this COMPLETE trial instead of a pick"),
-    pick: str | None = typer.Option(None, "--pick", help="on the Pareto front: knee (default), max-accuracy, "
-                                    "min-energy or energy<=X (most accurate with at most X uJ per image)"),
+    pick: str | None = typer.Option(None, "--pick", help="on the Pareto front (completed, feasible, clearly above "
+                                    "chance): near-best (default: the cheapest trial within 2 standard errors of "
+                                    "the most accurate one's val accuracy), knee, max-accuracy, min-energy or "
+                                    "energy<=X (most accurate with at most X uJ per image)"),
     out: str | None = typer.Option(None, "--out", help="file to write (default exports/<study>-trial<N>.json)"),
 ) -> None:
     """Write one searched architecture with a full-training recipe as a JSON file for `snnas train`."""

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 from snnas.export._export import (
+    DEFAULT_PICK,
     EXPORT_FORMAT,
     PICKS,
     default_recipe,
@@ -21,5 +22,6 @@ from snnas.export._export import (
 )
 from snnas.export._full import CHECKPOINT_FORMAT, RESULT_FORMAT, default_out_dir, recipe_hash, train
 
-__all__ = ["CHECKPOINT_FORMAT", "EXPORT_FORMAT", "PICKS", "RESULT_FORMAT", "default_out_dir", "default_recipe",
-           "export_trial", "load_export", "parse_pick", "recipe_hash", "select_trial", "train", "validate_recipe"]
+__all__ = ["CHECKPOINT_FORMAT", "DEFAULT_PICK", "EXPORT_FORMAT", "PICKS", "RESULT_FORMAT", "default_out_dir",
+           "default_recipe", "export_trial", "load_export", "parse_pick", "recipe_hash", "select_trial", "train",
+           "validate_recipe"]

@@ -22,14 +22,15 @@ from snnas._atomic import write_atomic
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
 from snnas.errors import SnnasError, first_line, parse_failure, shown
-from snnas.search import Attr, TrialRecord, knee_index, open_existing_study
+from snnas.search import Attr, TrialRecord, front_of, knee_index, near_best_rule, open_existing_study
 from snnas.search._storage import default_url
 
-__all__ = ["EXPORT_FORMAT", "PICKS", "check_export_target", "default_recipe", "export_trial", "load_export",
-           "parse_pick", "select_trial", "validate_recipe"]
+__all__ = ["DEFAULT_PICK", "EXPORT_FORMAT", "PICKS", "check_export_target", "default_recipe", "export_trial",
+           "load_export", "parse_pick", "select_trial", "validate_recipe"]
 
 EXPORT_FORMAT = "snnas-export/1"
-PICKS = "knee, max-accuracy, min-energy or energy<=X (X in uJ per image, e.g. energy<=0.2)"
+PICKS = "near-best (default), knee, max-accuracy, min-energy or energy<=X (X in uJ per image, e.g. energy<=0.2)"
+DEFAULT_PICK = "near-best"
 EPOCHS_FLOOR = 20  # full training runs at least this many epochs ...
 EPOCHS_SCALE = 10  # ... and at least this many times the last rung's (cumulative) epochs
 # The proxy's learning rate is tuned to show a signal within a few epochs; held near its peak for a full run it
@@ -128,14 +129,15 @@ def default_recipe(space_definition: dict[str, Any], dataset: str, seed: int, da
 
 # ---------------------------------------------------------------------------------------------- picking
 def parse_pick(text: str) -> tuple[str, float | None]:
-    """``("knee" | "max-accuracy" | "min-energy" | "energy<=", X or None)``; anything else is a one-line error.
+    """``("near-best" | "knee" | "max-accuracy" | "min-energy" | "energy<=", X or None)``; anything else is a
+    one-line error.
 
     Example:
-        >>> parse_pick("knee"), parse_pick("energy<=0.25"), parse_pick(" energy <= 1e-1 uJ ")
-        (('knee', None), ('energy<=', 0.25), ('energy<=', 0.1))
+        >>> parse_pick("near-best"), parse_pick("energy<=0.25"), parse_pick(" energy <= 1e-1 uJ ")
+        (('near-best', None), ('energy<=', 0.25), ('energy<=', 0.1))
     """
     t = re.sub(r"\s+", "", str(text)).lower().replace("_", "-")
-    if t in ("knee", "max-accuracy", "min-energy"):
+    if t in ("near-best", "knee", "max-accuracy", "min-energy"):
         return t, None
     m = re.fullmatch(r"energy<=([0-9.eE+-]+)(uj)?", t)
     if m:
@@ -158,10 +160,11 @@ def _state_reason(t: FrozenTrial) -> str:
 
 
 def select_trial(study: optuna.Study, trial: int | None = None, pick: str | None = None) -> FrozenTrial:
-    """The trial to export: ``trial`` (any COMPLETE trial) or ``pick`` on the feasible Pareto front.
+    """The trial to export: ``trial`` (any COMPLETE trial) or ``pick`` (default ``near-best``) on the front.
 
-    The front is ``study.best_trials`` restricted to COMPLETE trials, as ``snnas report`` shows it. Ties go
-    to the lower energy, then the lower trial number.
+    The front is :func:`snnas.search.front_of`'s, as ``snnas report`` and ``pareto.csv`` show it: completed
+    trials that keep the space's constraints and are clearly above chance, non-dominated. Ties go to the
+    lower energy, then the lower trial number.
     """
     if trial is not None and pick is not None:
         raise SnnasError("give --trial N or --pick, not both")
@@ -171,18 +174,31 @@ def select_trial(study: optuna.Study, trial: int | None = None, pick: str | None
             span = f"trials 0..{max(found)}" if found else "no trials"
             raise SnnasError(f"study {study.study_name!r} has no trial {trial} ({span})")
         t = found[trial]
+        if t.user_attrs.get(Attr.DUPLICATE_OF) in found:  # it took a known architecture's result: export that
+            t = found[t.user_attrs[Attr.DUPLICATE_OF]]
         if t.state != TrialState.COMPLETE:
             raise SnnasError(f"trial {trial} of study {study.study_name!r} {_state_reason(t)}; only COMPLETE "
                              "trials can be exported")
         return t
-    kind, limit = parse_pick(pick or "knee")
-    front = sorted((t for t in study.best_trials if t.state == TrialState.COMPLETE), key=lambda t: t.number)
+    kind, limit = parse_pick(pick or DEFAULT_PICK)
+    trials = study.get_trials(deepcopy=False)
+    screened = front_of(trials)
+    front = sorted(screened.trials, key=lambda t: t.number)
     if not front:
         states = {}
-        for t in study.get_trials(deepcopy=False):
+        for t in trials:
             states[t.state.name] = states.get(t.state.name, 0) + 1
         held = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials"
-        raise SnnasError(f"study {study.study_name!r} has no completed feasible trial to export ({held})")
+        off = ""
+        if screened.excluded:
+            below = len(screened.below_chance)
+            off = (f"; {len(screened.excluded)} completed trial(s) kept off the front: {below} not clearly above "
+                   f"chance, {len(screened.excluded) - below} infeasible (first: trial "
+                   f"{min(screened.excluded)}, {screened.excluded[min(screened.excluded)]})")
+        raise SnnasError(f"study {study.study_name!r} has no completed feasible trial clearly above chance to "
+                         f"export ({held}{off})")
+    if kind == "near-best":
+        return near_best_rule(front)[0]
     if kind == "knee":
         return front[knee_index([(t.values[0], t.values[1]) for t in front])]
     if kind == "max-accuracy":
@@ -259,9 +275,11 @@ def export_trial(study_name: str, storage: str | None = None, trial: int | None 
                  out: str | Path | None = None, studies_dir: str | Path = "studies") -> Path:
     """Write one trial of a finished search as ``exports/<study>-trial<N>.json`` (or ``out``); its path.
 
-    ``trial`` exports any COMPLETE trial; otherwise ``pick`` (default ``"knee"``) chooses on the feasible
-    Pareto front: ``knee``, ``max-accuracy``, ``min-energy`` or ``energy<=X`` (the most accurate with at
-    most X uJ per image). Every failure is a one-line :class:`SnnasError`.
+    ``trial`` exports any COMPLETE trial; otherwise ``pick`` (default ``"near-best"``) chooses on the front
+    (:func:`snnas.search.front_of`: feasible, clearly above chance, non-dominated): ``near-best`` (the
+    cheapest trial within 2 standard errors of the most accurate one's validation accuracy), ``knee``,
+    ``max-accuracy``, ``min-energy`` or ``energy<=X`` (the most accurate with at most X uJ per image). Every
+    failure is a one-line :class:`SnnasError`.
     """
     check_export_target(out)  # before anything is written: --out must not replace a study, a report, ...
     study = open_existing_study(study_name, storage, studies_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 from plotly.offline import get_plotlyjs
@@ -22,18 +23,19 @@ table{border-collapse:collapse;font-size:13px;width:100%}th,td{padding:4px 8px;b
 text-align:right}th{cursor:pointer;background:#f3f3f3;position:sticky;top:0}th:first-child,td:first-child{text-align:left}
 tr.sel{background:#fff3c4}tr.over{opacity:.35}tbody tr{cursor:pointer}code{background:#f3f3f3;padding:1px 4px}
 .muted{color:#777;font-size:13px}.kv{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;font-size:13px}
-#best{font-weight:600}
+#best{font-weight:600}.note{background:#fff8e1;border-left:4px solid #ffbf00;padding:6px 10px;font-size:14px}
 """
 
 _JS = r"""
 const D = JSON.parse(document.getElementById('snnas-data').textContent);
 const STATE_COLORS = {'Pareto front': '#d62728', 'complete': '#1f77b4', 'pruned (last rung)': '#b0b0b0',
-                      'infeasible': '#9467bd', 'failed': '#000000'};
+                      'infeasible': '#9467bd', 'not above chance': '#ff7f0e', 'failed': '#000000'};
 const PALETTE = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
 const OP_COLORS = {sop: '#2a9d8f', mac: '#e76f51', ac: '#e9c46a', neuron_update: '#264653'};
 const fmt = (x, d = 4) => (x === null || x === undefined) ? '' : (typeof x === 'number' ? +x.toPrecision(d) + '' : x + '');
-let budget = Infinity, colorBy = 'state', selected = D.knee;
-const infeasible = new Set(D.infeasible);
+let budget = Infinity, colorBy = 'state', selected = D.pick;
+const infeasible = new Set(D.infeasible), belowChance = new Set(D.below_chance);
+const mark = n => (n === D.pick ? ' ★' : '') + (n === D.knee ? ' ◆' : '');
 const points = D.trials.filter(t => t.acc !== null && t.energy !== null);
 
 function category(t) {
@@ -42,7 +44,8 @@ function category(t) {
     return colorBy + ' = ' + v;
   }
   if (t.pareto) return 'Pareto front';
-  if (t.state === 'COMPLETE') return infeasible.has(t.number) ? 'infeasible' : 'complete';
+  if (t.state === 'COMPLETE') return belowChance.has(t.number) ? 'not above chance' :
+      (infeasible.has(t.number) ? 'infeasible' : 'complete');
   if (t.state === 'PRUNED') return 'pruned (last rung)';
   return 'failed';
 }
@@ -71,8 +74,12 @@ function drawPareto() {
   traces.push({type: 'scatter', mode: 'lines', name: 'front', x: front.map(t => t.energy),
                y: front.map(t => t.acc), line: {shape: 'hv', color: '#d62728', width: 1.5}, hoverinfo: 'skip'});
   const knee = points.find(t => t.number === D.knee);
-  if (knee) traces.push({type: 'scatter', mode: 'markers', name: 'knee (suggested)', x: [knee.energy], y: [knee.acc],
-      marker: {symbol: 'star', size: 20, color: '#ffbf00', line: {width: 1, color: '#333'}}, hoverinfo: 'skip'});
+  if (knee) traces.push({type: 'scatter', mode: 'markers', name: 'knee', x: [knee.energy], y: [knee.acc],
+      marker: {symbol: 'diamond', size: 14, color: '#2a9d8f', line: {width: 1, color: '#333'}}, hoverinfo: 'skip'});
+  const pick = points.find(t => t.number === D.pick);
+  if (pick) traces.push({type: 'scatter', mode: 'markers', name: 'suggested (near-best)', x: [pick.energy],
+      y: [pick.acc], marker: {symbol: 'star', size: 20, color: '#ffbf00', line: {width: 1, color: '#333'}},
+      hoverinfo: 'skip'});
   const sel = points.find(t => t.number === selected);
   if (sel) traces.push({type: 'scatter', mode: 'markers', name: 'selected', x: [sel.energy], y: [sel.acc],
       marker: {symbol: 'circle-open', size: 24, color: '#000', line: {width: 2}}, hoverinfo: 'skip'});
@@ -147,7 +154,9 @@ function drawDetail() {
   const c = d.config, e = d.energy_by_op;
   const ratio = d.ann_energy_uj ? ` (the same network as an ANN: ${fmt(d.ann_energy_uj)} µJ, ` +
       `${fmt(d.ann_energy_uj / d.energy, 3)}× more)` : '';
-  box.innerHTML = `<div class="kv"><b>trial</b><span>${d.number}${d.number === D.knee ? ' (suggested knee)' : ''} ` +
+  const role = [d.number === D.pick ? 'suggested: the default of snnas export' : '',
+                d.number === D.knee ? 'knee' : ''].filter(Boolean).join(', ');
+  box.innerHTML = `<div class="kv"><b>trial</b><span>${d.number}${role ? ' (' + role + ')' : ''} ` +
     `· arch <code>${d.arch_id}</code> · seed ${d.seed}</span>` +
     `<b>result</b><span>validation accuracy ${fmt(d.acc)} · ${fmt(d.energy)} µJ/image${ratio}</span>` +
     `<b>architecture</b><span>T ${c.T} · saccades ${c.saccades} · depth ${c.depth} · width ${c.embed_dim} · ` +
@@ -169,7 +178,7 @@ function drawTable() {
   document.getElementById('front-table').innerHTML = '<thead><tr>' + COLS.map(([k, n]) =>
       `<th data-k="${k}">${n}${k === sortKey ? (sortAsc ? ' ▲' : ' ▼') : ''}</th>`).join('') + '</tr></thead><tbody>' +
     rows.map(t => `<tr data-n="${t.number}" class="${t.number === selected ? 'sel' : ''} ${t.energy > budget ? 'over' : ''}">` +
-      COLS.map(([k]) => `<td>${fmt(cell(t, k))}${k === 'number' && t.number === D.knee ? ' ★' : ''}</td>`).join('') +
+      COLS.map(([k]) => `<td>${fmt(cell(t, k))}${k === 'number' ? mark(t.number) : ''}</td>`).join('') +
       '</tr>').join('') + '</tbody>';
   for (const th of document.querySelectorAll('#front-table th')) th.onclick = () => {
     sortAsc = th.dataset.k === sortKey ? !sortAsc : true; sortKey = th.dataset.k; drawTable(); };
@@ -180,7 +189,8 @@ function init() {
   for (const n of D.front) {
     const t = points.find(p => p.number === n);
     const o = document.createElement('option'); o.value = String(n);
-    o.textContent = `trial ${n}: acc ${fmt(t.acc)}, ${fmt(t.energy)} µJ${n === D.knee ? ' (knee)' : ''}`;
+    o.textContent = `trial ${n}: acc ${fmt(t.acc)}, ${fmt(t.energy)} µJ` +
+        (n === D.pick ? ' (suggested)' : '') + (n === D.knee ? ' (knee)' : '');
     sel.appendChild(o);
   }
   if (selected !== null) sel.value = String(selected);
@@ -216,6 +226,34 @@ def _provenance_html(prov: dict[str, Any]) -> str:
             f"<b>versions</b><span>{html.escape(versions)}</span></div>")
 
 
+def _excluded_html(data: dict[str, Any]) -> str:
+    """Every completed trial that cannot be on the front, with why; and the trials the chance test skipped."""
+    rows = data.get("excluded") or []
+    untested = data.get("untested") or []
+    out = []
+    if rows:
+        body = "".join(f"<tr><td>{r['number']}</td><td>{_num(r['acc'])}</td><td>{_num(r['energy'])}</td>"
+                       f"<td style='text-align:left'>{html.escape(r['reason'])}</td></tr>" for r in rows)
+        out.append("<table style='width:auto'><thead><tr><th>trial</th><th>val acc</th><th>µJ/image</th>"
+                   f"<th>why</th></tr></thead><tbody>{body}</tbody></table>")
+    else:
+        out.append("<p class='muted'>None: every completed trial keeps the constraints and is clearly above "
+                   "chance.</p>")
+    if untested:
+        out.append(f"<p class='muted'>{len(untested)} completed trial(s) were not tested against chance: their "
+                   "validation size was not recorded (a study made before snnas recorded it).</p>")
+    return "".join(out)
+
+
+def _code(text: str) -> str:
+    """Escaped text with `backticked` parts as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def _num(x: Any) -> str:
+    return "" if x is None else f"{x:.4g}"
+
+
 def render_page(data: dict[str, Any]) -> str:
     """The whole page as one string."""
     s = data["study"]
@@ -234,22 +272,28 @@ def render_page(data: dict[str, Any]) -> str:
 by snnas {html.escape(str(s['snnas']))}</p></header>
 <main>
 <section><h2>Accuracy vs energy: which architecture?</h2>
+<p class="note" id="proxy-note">{_code(str(data.get('proxy_note', '')))}</p>
 <div class="controls"><label>colour by <select id="color-by"></select></label>
 <label>energy budget <input id="budget" type="range" min="0" max="1000" value="1000" style="width:260px"></label>
 <span id="budget-value"></span><span>best within budget: <span id="best"></span></span></div>
 <div id="pareto"></div>
 <p class="muted">Every trial with a result: completed trials at full fidelity, pruned trials (open circles) at
-the last rung they reached. The star is the suggested knee of the feasible front (the point farthest from the
-chord between its extremes, energy on a log scale). Click a point on the front to inspect it.</p></section>
+the last rung they reached. The front holds completed trials that keep the space's constraints and are clearly
+above chance (validation accuracy above 1/classes + 3σ of a guessing classifier on the validation images).
+The star (★) is the suggested trial, <code>snnas export</code>'s default pick (<code>near-best</code>):
+{html.escape(str(data.get('pick_rule', '')))}. The diamond (◆) is the knee (<code>--pick knee</code>: the front point
+farthest from the chord between its extremes, energy on a log scale). Click a point on the front to inspect
+it.</p></section>
 <section><h2>Where does the energy go?</h2>
 <div class="controls"><label>Pareto trial <select id="trial-select"></select></label></div>
 <div id="trial-summary"></div>
 <div class="row"><div id="layer-energy"></div><div id="firing"></div></div></section>
 <section><h2>Pareto trials</h2><p class="muted">Click a column to sort, a row to inspect the trial.</p>
 <div style="max-height:420px;overflow:auto"><table id="front-table"></table></div></section>
+<section id="excluded"><h2>Completed trials kept off the front</h2>{_excluded_html(data)}</section>
 <section><h2>Search progress and what mattered</h2>
 <div class="row"><div id="hv"></div><div><div id="imp-acc"></div><div id="imp-energy"></div></div></div>
-<p class="muted">Hypervolume of the feasible completed trials (reference: accuracy 0, 1.01 × the largest energy).
+<p class="muted">Hypervolume of the completed trials that may be on the front: feasible and clearly above chance (reference: accuracy 0, 1.01 × the largest energy).
 Importances: Optuna's PED-ANOVA over completed trials, per objective (which knobs matter for reaching the
 best accuracy, and the lowest energy).</p></section>
 <section><h2>Provenance of the energy numbers</h2>{_provenance_html(data['provenance'])}</section>

@@ -9,7 +9,8 @@ __all__ = ["write_pngs"]
 
 
 def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
-    """pareto.png, hypervolume.png and, for the knee trial, energy_layers.png and firing.png."""
+    """pareto.png, hypervolume.png and, for the suggested trial (the near-best pick), energy_layers.png and
+    firing.png."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -21,7 +22,9 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
         for label, sel, style in (
             ("pruned (last rung)", lambda t: t["state"] == "PRUNED", {"facecolors": "none", "edgecolors": "#999"}),
-            ("complete", lambda t: t["state"] == "COMPLETE" and not t["pareto"], {"color": "#1f77b4"}),
+            ("complete", lambda t: t["state"] == "COMPLETE" and not t["pareto"] and not t.get("below_chance"),
+             {"color": "#1f77b4"}),
+            ("not above chance", lambda t: t["state"] == "COMPLETE" and t.get("below_chance"), {"color": "#ff7f0e"}),
             ("Pareto front", lambda t: t["pareto"], {"color": "#d62728"}),
         ):
             group = [t for t in pts if sel(t)]
@@ -32,8 +35,12 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
             ax.step([t["energy"] for t in front], [t["acc"] for t in front], where="post", color="#d62728", lw=1)
         knee = next((t for t in pts if t["number"] == data["knee"]), None)
         if knee:
-            ax.scatter([knee["energy"]], [knee["acc"]], marker="*", s=220, color="#ffbf00", edgecolors="#333",
+            ax.scatter([knee["energy"]], [knee["acc"]], marker="D", s=70, color="#2a9d8f", edgecolors="#333",
                        zorder=5, label=f"knee (trial {knee['number']})")
+        pick = next((t for t in pts if t["number"] == data.get("pick")), None)
+        if pick:
+            ax.scatter([pick["energy"]], [pick["acc"]], marker="*", s=220, color="#ffbf00", edgecolors="#333",
+                       zorder=6, label=f"suggested, near-best (trial {pick['number']})")
         ax.set_xscale("log")
         ax.set_xlabel("energy per image (µJ)")
         ax.set_ylabel("validation accuracy")
@@ -49,7 +56,7 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
         ax.set_ylabel("hypervolume")
         ax.grid(alpha=0.3)
         out.append(_save(fig, folder / "hypervolume.png"))
-    d = data["details"].get(str(data["knee"])) if data["knee"] is not None else None
+    d = data["details"].get(str(data.get("pick"))) if data.get("pick") is not None else None
     if d and d["layers"]:
         layers = d["layers"][::-1]
         fig, ax = plt.subplots(figsize=(7.5, max(3.0, 0.22 * len(layers) + 1)), dpi=150)
@@ -59,7 +66,7 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
             ax.barh([row["layer"] for row in layers], vals, left=left, color=color, label=op.upper())
             left = [a + b for a, b in zip(left, vals, strict=True)]
         ax.set_xlabel("µJ per image")
-        ax.set_title(f"trial {d['number']} (knee): energy per layer", fontsize=10)
+        ax.set_title(f"trial {d['number']} (suggested): energy per layer", fontsize=10)
         ax.tick_params(axis="y", labelsize=6)
         ax.legend(fontsize=7)
         out.append(_save(fig, folder / "energy_layers.png"))
@@ -71,7 +78,7 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
         im = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0)
         ax.set_yticks(range(len(f["layers"])), f["layers"], fontsize=6)
         ax.set_xticks(range(width), [f"t={i}" for i in range(width)], fontsize=7)
-        ax.set_title(f"trial {d['number']} (knee): firing rate", fontsize=10)
+        ax.set_title(f"trial {d['number']} (suggested): firing rate", fontsize=10)
         fig.colorbar(im, ax=ax)
         out.append(_save(fig, folder / "firing.png"))
     return out

@@ -10,6 +10,15 @@ Example:
 from __future__ import annotations
 
 from snnas.search._driver import run_worker
+from snnas.search._front import (
+    ChanceTest,
+    Front,
+    chance_test,
+    chance_threshold,
+    front_of,
+    near_best_index,
+    near_best_rule,
+)
 from snnas.search._options import SAMPLERS, RayOptions, SearchOptions
 from snnas.search._proxy import ProxyTrainer, RungResult, TrialFailure
 from snnas.search._pruner import hypervolume_2d, knee_index, nondominated_ranks, pareto_front, pareto_keep
@@ -21,7 +30,8 @@ from snnas.search._study import finished_count, make_sampler, open_study
 from snnas.search._trial import TrialLife
 from snnas.search.space import SearchSpace
 
-__all__ = ["ARCH_COLUMNS", "Attr", "counts_toward_budget", "finished_count", "hypervolume_2d", "knee_index",
+__all__ = ["ARCH_COLUMNS", "Attr", "ChanceTest", "chance_test", "chance_threshold", "counts_toward_budget", "Front",
+           "front_of", "near_best_index", "near_best_rule", "finished_count", "hypervolume_2d", "knee_index",
            "list_spaces", "load_space", "make_sampler", "nondominated_ranks", "open_existing_study", "open_study",
            "pareto_frame", "pareto_front", "pareto_keep", "ProxyTrainer", "RayOptions", "run_worker", "RungResult",
            "SAMPLERS", "search", "SearchOptions", "SearchSpace", "TrialFailure", "TrialLife", "TrialRecord",

@@ -53,7 +53,7 @@ def live(life: TrialLife, trainer: ProxyTrainer) -> None:
     except Exception as e:  # noqa: BLE001 - a failed trial (or a bug in it) is recorded, the search goes on
         life.fail(failure_reason(e), rss_mb())
         return
-    life.complete(result.val_accuracy, result.energy_uj, result.report.to_dict(), rss_mb())
+    life.complete(result.val_accuracy, result.energy_uj, result.report.to_dict(), rss_mb(), n_val=trainer.n_val)
 
 
 def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadline: float | None = None,

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field, fields, replace
 
 from snnas.errors import SnnasError
 from snnas.search._storage import default_url
-from snnas.search.space import SearchSpace
+from snnas.search.space import SAMPLERS, SearchSpace
 from snnas.train import pick_device
 
-__all__ = ["SAMPLERS", "RayOptions", "SearchOptions", "cpp_compiler"]
+__all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "RayOptions", "SearchOptions", "cpp_compiler"]
 
-SAMPLERS = ("nsga2", "tpe", "gp", "random")
+DEFAULT_SAMPLER = "tpe"  # when neither --sampler nor the space names one (chosen by bench/search_efficiency.py)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class SearchOptions:
     budget: int = 20
     dataset: str | None = None
     data_dir: str | None = None
-    sampler: str = "nsga2"
+    sampler: str | None = None  # None: the space's [search] sampler, else DEFAULT_SAMPLER
     storage: str | None = None
     study: str | None = None
     workers: int = 1
@@ -63,11 +63,14 @@ class SearchOptions:
     studies_dir: str = "studies"
     backend: str = "optuna"  # or "ray"
     compile_neurons: str = "off"  # on: fused CPU neuron kernels (torch.compile); see docs/benchmarks.md
+    duplicates: str = "skip"  # skip: a known architecture takes its stored result; train: train it again
+    gate: str = "predicted"  # the pruning gate compares predicted final accuracy ("raw": the rung's own)
+    prescreen: int | None = None  # candidates scored without training before the first trial (None: the space's)
     ray: RayOptions = field(default_factory=RayOptions)
 
     def check(self) -> SearchOptions:
         """Refuse contradictory or invalid options with one line, before any study or dataset is opened."""
-        if self.sampler not in SAMPLERS:
+        if self.sampler is not None and self.sampler not in SAMPLERS:
             raise SnnasError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.timeout is not None and not (math.isfinite(self.timeout) and self.timeout > 0):
             raise SnnasError(f"--timeout must be a positive number of seconds (got {self.timeout:g})")
@@ -79,6 +82,12 @@ class SearchOptions:
             raise SnnasError(f"unknown backend {self.backend!r}; choose optuna or ray")
         if self.backend == "ray" and self.workers != 1:
             raise SnnasError("--workers is for the optuna backend; with --backend ray use --max-concurrent")
+        if self.duplicates not in ("skip", "train"):
+            raise SnnasError(f"--duplicates must be skip or train (got {self.duplicates!r})")
+        if self.gate not in ("predicted", "raw"):
+            raise SnnasError(f"--gate must be predicted or raw (got {self.gate!r})")
+        if self.prescreen is not None and self.prescreen < 0:
+            raise SnnasError(f"--prescreen must be 0 (off) or a number of candidates (got {self.prescreen})")
         given = self.ray.given()
         if self.backend == "optuna" and given:
             raise SnnasError(f"{', '.join(given)} need --backend ray")
@@ -90,8 +99,10 @@ class SearchOptions:
         study = self.study or f"{space.name}-{dataset}"
         storage = self.storage or default_url(self.studies_dir, study)
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
-        return replace(self, dataset=dataset, study=study, storage=storage, threads=threads,
-                       compile_neurons=self._compile_choice())
+        sampler = self.sampler or space.sampler or DEFAULT_SAMPLER
+        prescreen = space.prescreen if self.prescreen is None else self.prescreen
+        return replace(self, dataset=dataset, study=study, storage=storage, threads=threads, sampler=sampler,
+                       prescreen=prescreen, compile_neurons=self._compile_choice())
 
     def _compile_choice(self) -> str:
         if self.compile_neurons not in ("on", "off"):

@@ -101,7 +101,7 @@ def run_trial(config: dict[str, Any], job: Job) -> None:
         tune.report(_nan_result(final=0, fail_reason=failure_reason(e), **where))
         return
     tune.report({**result.summary(), "final": 1, "energy_report": json.dumps(result.report.to_dict()),
-                 "rss_mb": rss_mb(), **where})
+                 "rss_mb": rss_mb(), "n_val": trainer.n_val, **where})
 
 
 # ---------------------------------------------------------------- the driver side: searcher and scheduler
@@ -187,7 +187,7 @@ class _StudySearch:
                       result.get("rss_mb"))
         elif result.get("final") == 1:
             life.complete(float(result["val_accuracy"]), float(result["energy_uj"]),
-                          json.loads(result["energy_report"]), result.get("rss_mb"))
+                          json.loads(result["energy_report"]), result.get("rss_mb"), n_val=result.get("n_val"))
         else:  # stopped before its last rung by something other than the gate (the driver is shutting down)
             life.interrupt()
 

@@ -39,19 +39,25 @@ class Attr:
     PRUNE_REASON = "prune_reason"
     FAIL_REASON = "fail_reason"  # a FAIL with a reason counts toward the budget; without one it was interrupted
     RETRY_OF = "retry_of"  # the number of the interrupted trial this one re-runs
+    N_VAL = "n_val"  # validation images its accuracy was measured on (COMPLETE trials; studies since it was kept)
+    CHANCE_THRESHOLD = "chance_threshold"  # the accuracy it had to exceed to be clearly above chance
+    DUPLICATE_OF = "duplicate_of"  # the trial whose stored result this one took (same architecture, not trained)
+    PRESCREEN = "prescreen"  # training-free scores of a pre-screened trial (``snnas.search._prescreen``)
 
 
 _RUNG = re.compile(r"rung(\d+)")
 
 
-def _counts(state: TrialState, fail_reason: str | None) -> bool:
+def _counts(state: TrialState, fail_reason: str | None, duplicate: bool = False) -> bool:
+    if duplicate:  # took a known architecture's stored result: nothing was trained
+        return False
     return state in (TrialState.COMPLETE, TrialState.PRUNED) or (state == TrialState.FAIL and fail_reason is not None)
 
 
 def counts_toward_budget(t: FrozenTrial) -> bool:
-    """Whether ``t`` finished on its own: COMPLETE, PRUNED, or FAIL with a recorded reason (read on every claim
-    and every progress poll, so without building a whole :class:`TrialRecord`)."""
-    return _counts(t.state, t.user_attrs.get(Attr.FAIL_REASON))
+    """Whether ``t`` finished on its own: COMPLETE, PRUNED, or FAIL with a recorded reason, and was not a duplicate
+    (read on every claim and every progress poll, so without building a whole :class:`TrialRecord`)."""
+    return _counts(t.state, t.user_attrs.get(Attr.FAIL_REASON), Attr.DUPLICATE_OF in t.user_attrs)
 
 
 def interrupted(t: FrozenTrial) -> bool:
@@ -130,7 +136,7 @@ class TrialRecord:
         data_seed = a.get(Attr.DATA_SEED)
         if data_seed is None:
             data_seed = _data_seed_from_command(a.get(Attr.COMMAND))
-        cons = t.system_attrs.get("constraints")
+        cons = list(t.constraints.values()) or t.system_attrs.get("constraints")  # Optuna 5 keys; older: one list
         return cls(
             number=t.number, state=t.state, values=tuple(t.values) if t.values else None,
             params=dict(t.params), planned_params={**t.system_attrs.get("fixed_params", {}), **t.params},
@@ -161,13 +167,35 @@ class TrialRecord:
 
     @property
     def counts_toward_budget(self) -> bool:
-        """Finished on its own: COMPLETE, PRUNED, or FAIL with a recorded reason."""
-        return _counts(self.state, self.fail_reason)
+        """Finished on its own: COMPLETE, PRUNED, or FAIL with a recorded reason; not a duplicate."""
+        return _counts(self.state, self.fail_reason, self.duplicate_of is not None)
+
+    @property
+    def duplicate_of(self) -> int | None:
+        """The trial whose stored result this one took (same architecture, not trained), or None."""
+        return self.attrs.get(Attr.DUPLICATE_OF)
 
     @property
     def feasible(self) -> bool:
         """Within the space's constraints (a trial without any is feasible)."""
         return self.constraints is None or all(c <= 0 for c in self.constraints)
+
+    @property
+    def n_val(self) -> int | None:
+        """Validation images its accuracy was measured on (None in studies made before it was recorded)."""
+        n = self.attrs.get(Attr.N_VAL)
+        return int(n) if isinstance(n, int | float) and not isinstance(n, bool) else None
+
+    @property
+    def num_classes(self) -> int | None:
+        n = self.config.get("num_classes")
+        return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+    @property
+    def chance_threshold(self) -> float | None:
+        """The accuracy it had to exceed to be clearly above chance, as recorded (see ``snnas.search._front``)."""
+        v = self.attrs.get(Attr.CHANCE_THRESHOLD)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
     @property
     def last_rung(self) -> tuple[int, dict[str, Any]] | None:

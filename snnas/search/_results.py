@@ -6,10 +6,10 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
 
 from snnas._atomic import write_atomic
 from snnas.errors import SnnasError, first_line
+from snnas.search._front import front_of
 from snnas.search._record import ARCH_COLUMNS, TrialRecord
 from snnas.search._storage import default_url, open_storage, storage_file
 
@@ -32,8 +32,10 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
 
 def pareto_frame(study: optuna.Study) -> pd.DataFrame:
-    """The feasible, completed, non-dominated trials (``study.best_trials``), most accurate first."""
-    best = [t for t in study.best_trials if t.state == TrialState.COMPLETE]
+    """The non-dominated trials among the completed, feasible ones clearly above chance
+    (:func:`snnas.search._front.front_of`; ``study.best_trials`` when every trial recorded its chance test),
+    most accurate first."""
+    best = front_of(study.get_trials(deepcopy=False)).trials
     df = pd.DataFrame([_row(t) for t in best], columns=list(COLUMNS))
     return df.sort_values(["val_accuracy", "energy_uj"], ascending=[False, True]).reset_index(drop=True)
 

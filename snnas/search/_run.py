@@ -26,11 +26,13 @@ from snnas.data import get_entry as get_dataset
 from snnas.errors import SnnasError
 from snnas.search._driver import make_trainer, run_worker
 from snnas.search._options import SearchOptions
+from snnas.search._prescreen import PRESCREEN_SHARE, prescreen
 from snnas.search._proxy import ProxyTrainer
 from snnas.search._record import TrialRecord, counts_toward_budget
 from snnas.search._results import pareto_frame, write_pareto_csv
 from snnas.search._space_file import load_space
-from snnas.search._study import open_study
+from snnas.search._storage import lock_path
+from snnas.search._study import DUPLICATE_LIMIT, exhausted, locked, open_study
 from snnas.search.space import SearchSpace
 
 __all__ = ["search"]
@@ -59,6 +61,9 @@ def _trial_line(t: optuna.trial.FrozenTrial) -> str:
     cfg = r.config
     arch = (f"T={cfg.get('T')} sacc={cfg.get('saccades')} depth={cfg.get('depth')} D={cfg.get('embed_dim')} "
             f"params={r.n_params}")
+    if r.duplicate_of is not None:
+        result = f"acc={r.accuracy:.4f} energy={r.energy_uj:.4f}uJ" if r.values else r.state.name
+        return f"trial {r.number} DUPLICATE of trial {r.duplicate_of} (not trained, not counted): {result} {arch}"
     if r.state == TrialState.COMPLETE:
         return f"trial {r.number} COMPLETE acc={r.accuracy:.4f} energy={r.energy_uj:.4f}uJ {arch}"
     if r.interrupted:  # its process died: not counted, re-run when it had params
@@ -149,13 +154,17 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     # Load the data before any study is created, so a corrupt dataset leaves no study file behind. One local
     # worker keeps this trainer; other backends load their own and only the check is done here.
     trainer = make_trainer(opts, space) if opts.backend == "optuna" and opts.workers == 1 else None
-    if trainer is None and not opts.ray.address:
-        make_trainer(replace(opts, compile_neurons="off"), space)
+    local = trainer
+    if trainer is None and (not opts.ray.address or opts.prescreen):
+        local = make_trainer(replace(opts, compile_neurons="off"), space)
     if opts.backend == "ray" and opts.ray.address:
         from snnas.search._ray_cluster import check_address
 
         check_address(opts.ray.address)  # a bad or silent address is refused before any study is created
     study = open_study(opts, space)  # fails fast on a missing dataset, a mismatched study or storage
+    if opts.prescreen:
+        _prescreen(study, space, opts, local, quiet, console)
+    del local
     deadline = time.time() + opts.timeout if opts.timeout else None
 
     if opts.backend == "ray":
@@ -170,6 +179,11 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
         runner = _WorkerRunner(opts, space, deadline, trainer)
     runner.start()
     _watch(runner, study, opts, quiet, console)
+    trials = study.get_trials(deepcopy=False)
+    if exhausted(trials):
+        _say(f"stopped at {sum(counts_toward_budget(t) for t in trials)} of {opts.budget} trained trials: the "
+             f"sampler proposed only architectures already trained for the last {DUPLICATE_LIMIT} trials (the "
+             "space is used up; --duplicates train trains repeats with new seeds)", quiet, console)
     path = write_pareto_csv(study)
     if quiet:
         front = pareto_frame(study)
@@ -179,6 +193,27 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
     else:
         console.print(f"Pareto front written to {path}")
     return study
+
+
+def _say(line: str, quiet: bool, console: Console) -> None:
+    if quiet:
+        print(line, flush=True)
+    else:
+        console.print(line, highlight=False)
+
+
+def _prescreen(study: optuna.Study, space: SearchSpace, opts: SearchOptions, trainer: ProxyTrainer, quiet: bool,
+               console: Console) -> None:
+    """Once per study (the first search process to get the lock does it): score ``opts.prescreen`` candidates
+    without training and queue the promising ones; recorded as the study's ``prescreen`` attribute."""
+    with locked(lock_path(opts.storage, opts.studies_dir, opts.study)):
+        if "prescreen" in study.user_attrs:
+            return
+        pool = max(1, round(PRESCREEN_SHARE * opts.budget))
+        done = prescreen(study, space, trainer, opts.prescreen, pool, opts.seed, opts.dataset)
+        study.set_user_attr("prescreen", done)
+    _say(f"pre-screen: {done['candidates']} candidates scored without training in {done['seconds']:.0f} s; "
+         f"the {done['queued']} most promising train first", quiet, console)
 
 
 def _watch(runner: _Runner, study: optuna.Study, opts: SearchOptions, quiet: bool, console: Console) -> None:

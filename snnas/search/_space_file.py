@@ -21,11 +21,12 @@ from snnas._lookup import lookup, read_toml
 from snnas.config import ACTIVE_WHEN, CONTROLS, FIELD_DEFAULTS, ArchConfig
 from snnas.data import get_entry
 from snnas.errors import ConfigError, SnnasError, shown
-from snnas.search.space import Knob, Rung, SearchSpace, TrainSettings
+from snnas.search.space import SAMPLERS, Knob, Rung, SearchSpace, TrainSettings
 
 __all__ = ["parse_space", "load_space", "list_spaces"]
 
-_TOP = ("name", "description", "dataset", "fixed", "knobs", "fidelity", "train", "objectives", "constraints")
+_TOP = ("name", "description", "dataset", "fixed", "knobs", "fidelity", "train", "objectives", "constraints",
+        "search")
 _FIELD_TYPES = {f.name: f.type for f in fields(ArchConfig)}
 _FROM_DATASET = ("in_channels", "num_classes")  # adapt_config sets these from the dataset
 # Fields ArchConfig checks against other fields, or that switch other fields off (config.CONTROLS): their knobs
@@ -181,10 +182,16 @@ def parse_space(data: dict[str, Any], origin: str) -> SearchSpace:
     c = f.table(data, "constraints", ("max_params", "max_energy_uj"))
     max_params = f.number(c, "constraints", "max_params", None, integer=True, minimum=1) if "max_params" in c else None
     max_energy = f.number(c, "constraints", "max_energy_uj", None, strict=True) if "max_energy_uj" in c else None
+    srch = f.table(data, "search", ("sampler", "prescreen"))
+    sampler = srch.get("sampler")
+    if sampler is not None and sampler not in SAMPLERS:
+        raise f.bad("search.sampler", f"must be one of {', '.join(SAMPLERS)} (got {shown(sampler)})")
+    prescreen = f.number(srch, "search", "prescreen", 0, integer=True, maximum=100_000)
     return SearchSpace(
         name=data["name"], description=description, source=origin, dataset=data["dataset"], fixed=dict(fixed),
         knobs=knobs, rungs=rungs, eta=eta, min_rung_population=min_pop, train=train, profile=profile,
         calibration_images=calibration_images, max_params=max_params, max_energy_uj=max_energy,
+        sampler=sampler, prescreen=prescreen,
     )
 
 
@@ -195,12 +202,17 @@ def _parse_knob(f: _File, name: str, spec: Any, fixed: dict[str, Any]) -> Knob:
         raise f.bad(key, "also set in [fixed]; a field is either fixed or a knob")
     if not isinstance(spec, dict):
         raise f.bad(key, f"must be a table with choices = [...] or low/high (got {shown(spec)})")
-    spec = f.table({key: spec}, key, ("choices", "low", "high", "step", "log"))
+    spec = f.table({key: spec}, key, ("choices", "ordered", "low", "high", "step", "log"))
     has_range = "low" in spec or "high" in spec
     if ("choices" in spec) == has_range:
         raise f.bad(key, "give either choices = [...] or low/high, not both" if has_range
                     else "needs choices = [...] or low/high")
     ftype = _FIELD_TYPES[name]
+    ordered = spec.get("ordered", False)
+    if not isinstance(ordered, bool):
+        raise f.bad(f"{key}.ordered", f"must be true or false (got {shown(ordered)})")
+    if "ordered" in spec and "choices" not in spec:
+        raise f.bad(f"{key}.ordered", "applies to choices = [...]; a low/high range is ordered already")
     if "choices" in spec:
         for k in ("step", "log"):
             if k in spec:
@@ -214,7 +226,9 @@ def _parse_knob(f: _File, name: str, spec: Any, fixed: dict[str, Any]) -> Knob:
         repeated = [c for c, n in collections.Counter(choices).items() if n > 1]
         if repeated:
             raise f.bad(f"{key}.choices", f"has duplicates ({shown(repeated)} more than once)")
-        return Knob(name, "categorical", choices=tuple(choices))
+        if ordered:
+            _check_ordered(f, f"{key}.choices", choices)
+        return Knob(name, "ordered" if ordered else "categorical", choices=tuple(choices))
     if ftype not in ("int", "float"):
         raise f.bad(key, f"{name} is not numeric; give choices = [...]")
     for k in ("low", "high"):
@@ -240,6 +254,19 @@ def _parse_knob(f: _File, name: str, spec: Any, fixed: dict[str, Any]) -> Knob:
     if ftype == "int" and (high - low) % step:
         raise f.bad(f"{key}.step", f"must divide high - low ({shown(high - low)}) (got {shown(step)})")
     return Knob(name, ftype, low=low, high=high, step=step, log=log)
+
+
+def _check_ordered(f: _File, key: str, choices: list[Any]) -> None:
+    """``ordered = true`` choices: at least two finite numbers, strictly increasing (their order is the knob's)."""
+    for c in choices:
+        if not _is_num(c):
+            raise f.bad(key, f"ordered = true needs finite numbers (got {shown(c)}); leave ordered out for "
+                        "categorical choices")
+    if len(choices) < 2:
+        raise f.bad(key, f"ordered = true needs at least 2 values (got {shown(choices)})")
+    for a, b in itertools.pairwise(choices):
+        if not a < b:
+            raise f.bad(key, f"ordered = true needs strictly increasing values ({shown(b)} follows {shown(a)})")
 
 
 def _parse_fidelity(f: _File, t: dict[str, Any]) -> tuple[tuple[Rung, ...], int, int]:
@@ -274,7 +301,7 @@ def _parse_fidelity(f: _File, t: dict[str, Any]) -> tuple[tuple[Rung, ...], int,
 def _values(k: Knob, expand: bool) -> list[tuple[Any, str]]:
     """The values of a knob to validate, each with the key an error names."""
     key = f"knobs.{k.name}"
-    if k.kind == "categorical":
+    if k.kind in ("categorical", "ordered"):
         return [(c, key) for c in k.choices]
     if expand and k.kind == "int" and (k.high - k.low) // k.step < _EXPAND_LIMIT:
         return [(v, f"{key}.low" if v == k.low else f"{key}.high" if v == k.high else key)

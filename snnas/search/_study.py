@@ -29,7 +29,7 @@ from snnas.search._storage import HEARTBEAT_S, lock_path, open_storage
 from snnas.search.space import SearchSpace
 
 __all__ = ["DIRECTIONS", "OBJECTIVES", "Heartbeat", "claim", "finished_count", "locked", "make_sampler",
-           "open_study", "retry_stale"]
+           "exhausted", "open_study", "retry_stale"]
 
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
 OBJECTIVES = ["val_accuracy", "energy_uj"]
@@ -101,6 +101,16 @@ def finished_count(study: optuna.Study) -> int:
     return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
 
 
+DUPLICATE_LIMIT = 30  # the search ends after this many proposals in a row of architectures already trained
+
+
+def exhausted(trials: list[FrozenTrial]) -> bool:
+    """The sampler proposed only architectures the study already trained for the last ``DUPLICATE_LIMIT``
+    finished trials: the space (or what the sampler still proposes of it) is used up."""
+    last = [t for t in trials if t.state.is_finished()][-DUPLICATE_LIMIT:]
+    return len(last) == DUPLICATE_LIMIT and all(Attr.DUPLICATE_OF in t.user_attrs for t in last)
+
+
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +135,7 @@ def claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None |
                 retry_stale(study, t, trials)
         done = sum(counts_toward_budget(t) for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)
-        if done >= budget:
+        if done >= budget or exhausted(trials):
             return None
         if done + running >= budget:
             return False

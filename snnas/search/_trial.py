@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from snnas import _faults
 from snnas._versions import package_versions
@@ -32,13 +32,14 @@ from snnas.config import ArchConfig
 from snnas.errors import first_line
 from snnas.models import count_params
 from snnas.search._options import SearchOptions
+from snnas.search._predict import RidgePredictor, features
 from snnas.search._pruner import pareto_keep
-from snnas.search._record import Attr, rung_key
+from snnas.search._record import Attr, TrialRecord, rung_key
 from snnas.search._study import retry_stale
 from snnas.search.space import SearchSpace
 from snnas.train import TrainingFailure
 
-__all__ = ["PLACEMENT", "TrialLife", "failure_reason", "rss_mb"]
+__all__ = ["PLACEMENT", "TrialLife", "failure_reason", "known_result", "rss_mb"]
 
 PLACEMENT = (Attr.DEVICE, Attr.PID, Attr.HOST, Attr.NEURONS)  # where a trial ran, as its worker reports it
 
@@ -89,7 +90,34 @@ class TrialLife:
                             "infeasible, not trained")
             self._tell(state=TrialState.PRUNED)
             return None
+        if opts.duplicates == "skip" and self._take_known(cfg.id):
+            return None
         return cfg
+
+    def _take_known(self, arch_id: str) -> bool:
+        """A proposal of an architecture the study already trained (same data seed) takes that trial's stored
+        result instead of training again: COMPLETE with its values and constraints, or PRUNED with its reason.
+        It is marked ``duplicate_of`` and does not count toward the budget."""
+        known = known_result(self.study, arch_id, self.opts.seed, exclude=self.number)
+        if known is None:
+            return False
+        t = self.trial
+        t.set_user_attr(Attr.DUPLICATE_OF, known.number)
+        for key in (Attr.N_VAL, Attr.CHANCE_THRESHOLD, Attr.ENERGY_REPORT):
+            if key in known.user_attrs:
+                t.set_user_attr(key, known.user_attrs[key])
+        for k, summary in enumerate(TrialRecord.of(known).rungs):
+            t.set_user_attr(rung_key(k), summary)
+        if known.state == TrialState.COMPLETE:
+            for key, value in known.system_attrs.items():
+                if key.startswith("constraints:"):
+                    t.set_constraint(key.split(":", 1)[1], value)
+            self._tell(list(known.values))
+        else:
+            t.set_user_attr(Attr.PRUNE_REASON, f"{known.user_attrs.get(Attr.PRUNE_REASON) or 'pruned'} (same "
+                            f"architecture as trial {known.number}: its result, not trained)")
+            self._tell(state=TrialState.PRUNED)
+        return True
 
     def _rerun_command(self) -> str:
         o = self.opts
@@ -112,24 +140,54 @@ class TrialLife:
         self.trial.set_user_attr(rung_key(k), summary)
 
     def gate(self, k: int, val_accuracy: float, energy_uj: float) -> str | None:
-        """After rung ``k``: ``None`` to go on, or the prune reason (kept as :attr:`verdict`)."""
+        """After rung ``k``: ``None`` to go on, or the prune reason (kept as :attr:`verdict`).
+
+        With ``gate = "predicted"`` (the default) trials are compared on the last-rung accuracy predicted from
+        their architecture and rung ``k`` (:mod:`snnas.search._predict`, fitted on the study's trials that
+        reached the last rung), once enough of them exist; before that, and with ``gate = "raw"``, on the rung's
+        own accuracy.
+        """
         if not self.opts.prune or k >= len(self.space.rungs) - 1:
             return None
-        keep, why = pareto_keep((val_accuracy, energy_uj), self._population(k), self.space.eta,
-                                self.space.min_rung_population)
+        population, mine, basis = self._population(k, val_accuracy, energy_uj)
+        keep, why = pareto_keep(mine, population, self.space.eta, self.space.min_rung_population)
         if keep:
             return None
-        self.verdict = f"rung {k}: {why}"
+        self.verdict = f"rung {k}: {why}; {basis}"
         return self.verdict
 
-    def _population(self, k: int) -> list[tuple[float, float]]:
-        """(accuracy, energy) of every other trial that reached rung ``k``, whoever ran it."""
-        key = rung_key(k)
-        return [(t.user_attrs[key]["val_accuracy"], t.user_attrs[key]["energy_uj"])
-                for t in self.study.get_trials(deepcopy=False) if t.number != self.number and key in t.user_attrs]
+    def _population(self, k: int, val_accuracy: float, energy_uj: float
+                    ) -> tuple[list[tuple[float, float]], tuple[float, float], str]:
+        """(accuracy, energy) of every other trial that reached rung ``k``, whoever ran it, and this trial's;
+        accuracies predicted when the gate predicts; and what they are."""
+        key, last = rung_key(k), rung_key(len(self.space.rungs) - 1)
+        others = [t for t in self.study.get_trials(deepcopy=False) if t.number != self.number and key in t.user_attrs
+                  and Attr.DUPLICATE_OF not in t.user_attrs]
+        raw = [(t.user_attrs[key]["val_accuracy"], t.user_attrs[key]["energy_uj"]) for t in others]
+        model = None
+        if self.opts.gate == "predicted":
+            fit = [t for t in others if last in t.user_attrs]
+            model = RidgePredictor.fit([_features(t.user_attrs, key) for t in fit],
+                                       [t.user_attrs[last]["val_accuracy"] for t in fit])
+        if model is None:
+            return raw, (val_accuracy, energy_uj), f"on rung {k} accuracy {val_accuracy:.3f}"
+        mine_attrs = {**self.trial.user_attrs, key: {**self.trial.user_attrs.get(key, {}),
+                                                     "val_accuracy": val_accuracy, "energy_uj": energy_uj}}
+        preds = model.predict([_features(t.user_attrs, key) for t in others] + [_features(mine_attrs, key)])
+        population = [(p, e) for p, (_, e) in zip(preds, raw, strict=False)]
+        return population, (preds[-1], energy_uj), (f"on predicted final accuracy {preds[-1]:.3f} (rung {k} accuracy "
+                                                   f"{val_accuracy:.3f}; ridge model on {model.n} trials)")
 
-    def complete(self, val_accuracy: float, energy_uj: float, report: dict[str, Any], rss: float | None) -> None:
-        """It trained through its last rung: objectives, energy report, constraints."""
+    def complete(self, val_accuracy: float, energy_uj: float, report: dict[str, Any], rss: float | None,
+                 n_val: int | None = None) -> None:
+        """It trained through its last rung: objectives, energy report, constraints.
+
+        ``n_val`` (the validation images, ``ProxyTrainer.n_val``) adds the above-chance test
+        (:mod:`snnas.search._front`): the ``above_chance`` constraint, ``threshold - accuracy``, and the
+        threshold and ``n_val`` as attributes; without it the trial is not tested.
+        """
+        from snnas.search._front import CHANCE_CONSTRAINT, chance_constraint, chance_threshold
+
         t, space = self.trial, self.space
         t.set_user_attr(Attr.RSS_MB, rss)
         t.set_user_attr(Attr.ENERGY_REPORT, report)
@@ -137,6 +195,13 @@ class TrialLife:
             t.set_constraint("max_energy_uj", energy_uj - space.max_energy_uj)
         if space.max_params is not None:
             t.set_constraint("max_params", float(t.user_attrs[Attr.PARAMS] - space.max_params))
+        num_classes = (t.user_attrs.get(Attr.CONFIG) or {}).get("num_classes")
+        if n_val is not None and int(n_val) >= 1:
+            t.set_user_attr(Attr.N_VAL, int(n_val))
+            if isinstance(num_classes, int) and num_classes >= 1:
+                threshold = chance_threshold(num_classes, int(n_val))
+                t.set_user_attr(Attr.CHANCE_THRESHOLD, threshold)
+                t.set_constraint(CHANCE_CONSTRAINT, chance_constraint(val_accuracy, threshold))
         self._tell([val_accuracy, energy_uj])
 
     def prune(self, rss: float | None, reason: str | None = None) -> None:
@@ -160,6 +225,21 @@ class TrialLife:
     def _tell(self, values: list[float] | None = None, state: TrialState | None = None) -> None:
         self.study.tell(self.trial, values, state=state)
         self.finished = True
+
+
+def known_result(study: optuna.Study, arch_id: str, data_seed: int, exclude: int | None = None) -> FrozenTrial | None:
+    """The first trial of ``study`` that trained ``arch_id`` on ``data_seed``'s split and ended COMPLETE or PRUNED
+    at a rung (not a duplicate itself, not pruned untrained), or None."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        a = t.user_attrs
+        if (t.number != exclude and a.get(Attr.ARCH_ID) == arch_id and Attr.DUPLICATE_OF not in a
+                and a.get(Attr.DATA_SEED, data_seed) == data_seed and rung_key(0) in a):
+            return t
+    return None
+
+
+def _features(attrs: dict[str, Any], key: str) -> list[float]:
+    return features(attrs.get(Attr.CONFIG) or {}, attrs[key], attrs.get(Attr.PARAMS))
 
 
 def failure_reason(e: BaseException) -> str:

@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from snnas.report import build_report
-from snnas.search import knee_index, open_existing_study
+from snnas.search import knee_index, near_best_rule, open_existing_study
 from tests.report._browser import Browser, find_chromium
 
 STUDY = "edge_tiny-fashion-mini"
@@ -75,6 +75,9 @@ def test_report_data_matches_the_study(study_dir, tmp_path):
     assert sorted(data["front"]) == sorted(t.number for t in front) and len(front) >= 2
     k = knee_index([tuple(t.values) for t in front])
     assert data["knee"] == front[k].number
+    pick, _ = near_best_rule(front)
+    assert data["pick"] == pick.number and data["proxy_note"].startswith("Proxy accuracy (2 short epochs")
+    assert not {r["number"] for r in data["excluded"]} & set(data["front"])
     assert len([t for t in data["trials"] if t["acc"] is not None]) == expected_points(study)
     knee = data["details"][str(data["knee"])]
     assert sum(row["total_uj"] for row in knee["layers"]) == pytest.approx(front[k].values[1], rel=1e-6)
@@ -98,10 +101,10 @@ def test_report_page_in_headless_chromium(study_dir, tmp_path):
                 ".reduce((n, t) => n + t.x.length, 0)"
         assert b.js(count) == expected_points(study)
         title = "document.getElementById('layer-energy').layout.title.text"
-        assert b.js(title).startswith(f"trial {data['knee']}:")  # the knee is shown first
+        assert b.js(title).startswith(f"trial {data['pick']}:")  # the suggested (default export) pick is shown first
         bars = "JSON.stringify(document.getElementById('layer-energy').data.map(t => t.x))"
         before = b.js(bars)
-        other = next(n for n in data["front"] if n != data["knee"])
+        other = next(n for n in data["front"] if n != data["pick"])
         b.js(f"const s = document.getElementById('trial-select'); s.value = '{other}'; "
              "s.dispatchEvent(new Event('change'))")
         assert b.js(title).startswith(f"trial {other}:") and b.js(bars) != before

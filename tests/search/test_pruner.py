@@ -77,5 +77,57 @@ def test_unknown_sampler():
     from snnas.errors import SnnasError
     from snnas.search import make_sampler
 
-    with pytest.raises(SnnasError, match="choose one of nsga2, tpe, gp, random"):
+    with pytest.raises(SnnasError, match="choose one of tpe, nsga2, gp, random"):
         make_sampler("cmaes", 0)
+
+
+def test_chance_threshold_is_three_binomial_sigmas_above_chance():
+    import math
+
+    from snnas.search import chance_threshold
+
+    assert chance_threshold(10, 500) == pytest.approx(0.1 + 3 * math.sqrt(0.1 * 0.9 / 500))  # 0.1402
+    assert chance_threshold(2, 100) == pytest.approx(0.65)
+    assert chance_threshold(10, 50_000) < chance_threshold(10, 500)  # more images, a tighter test
+    with pytest.raises(ValueError):
+        chance_threshold(10, 0)
+
+
+def test_near_best_is_the_cheapest_point_statistically_tied_with_the_best():
+    from snnas.search import near_best_index
+
+    front = [(0.648, 9.0), (0.63, 4.0), (0.61, 2.0), (0.50, 0.5), (0.28, 0.1)]
+    # 500 images: 2 * sqrt(0.648 * 0.352 / 500) = 0.0427 -> down to 0.6053: 0.61 at 2.0 is the cheapest such
+    assert near_best_index(front, n_val=500) == 2
+    assert near_best_index(front, n_val=5000) == 0  # 0.0135: only the best itself
+    assert near_best_index(front, n_val=None) == 0  # unknown size: within 0.01 only
+    assert near_best_index(list(reversed(front)), n_val=500) == 2  # order does not matter
+    assert near_best_index([(0.9, 1.0), (0.9, 0.5)], n_val=500) == 1  # an equally accurate, cheaper point
+    assert near_best_index([(1.0, 3.0), (0.99, 1.0)], n_val=500) == 0  # a perfect best: zero standard error
+    assert near_best_index([], n_val=500) is None
+    # it never lands far from the best, wherever the front's cheap end lies (the knee does)
+    from snnas.search import knee_index
+
+    front = [(0.62, 3.0), (0.60, 1.0), (0.55, 0.5), (0.40, 0.2), (0.135, 0.02), (0.11, 0.001)]
+    assert front[knee_index(front)][0] == 0.135 and front[near_best_index(front, n_val=500)][0] == 0.60
+
+
+def test_front_of_screens_before_taking_the_front():
+    """A trial dominated only by a near-chance one is on the front once that one is off it."""
+    import optuna
+
+    from snnas.search import front_of
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    attrs = {"n_val": 500, "config": {"num_classes": 10}}
+    for acc, energy, constraints in [(0.8, 5.0, None), (0.13, 0.1, None), (0.125, 0.2, None), (0.9, 6.0, None),
+                                     (0.95, 9.0, {"max_energy_uj": 1.0}), (0.5, 0.3, None), (0.5, 0.3, None)]:
+        study.add_trial(optuna.trial.create_trial(values=[acc, energy], user_attrs=attrs, constraints=constraints))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED))
+    study.add_trial(optuna.trial.create_trial(values=[0.05, 0.15]))  # no n_val, no config: untested, kept;
+    # dominated only by trial 1 (0.13 at 0.1), which is below chance
+    f = front_of(study.get_trials())
+    assert f.numbers == [3, 0, 5, 6, 8]  # most accurate first; equal points both kept
+    assert set(f.excluded) == {1, 2, 4} and f.below_chance == [1, 2] and f.untested == [8]
+    assert f.excluded[4] == "infeasible: max_energy_uj exceeded by 1"
+    assert "not clearly above chance" in f.excluded[1]

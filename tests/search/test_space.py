@@ -84,12 +84,13 @@ def test_suggest_with_a_real_study_is_valid_deterministic_and_replays(name):
         for key, value in space.fixed.items():
             if all(getattr(cfg, c) == v for c, v in CONDITIONS.get(key, ())):
                 assert getattr(cfg, key) == value
-        for knob in space.knobs:
-            if knob.name in params:
-                assert knob.contains(params[knob.name]) and getattr(cfg, knob.name) == params[knob.name]
+        values = space.values_from_params(params)  # an ordered knob's index -> its value
+        assert set(values) == {space.knob(p).name for p in params}
+        for name, value in values.items():
+            assert space.knob(name).contains(value) and getattr(cfg, name) == value
         replay = space.suggest(optuna.trial.FixedTrial(params))
         assert replay == cfg and replay.id == cfg.id
-        assert space.config_from_params(params).id == cfg.id
+        assert space.config_from_params(params).id == cfg.id == space.config_from_params(values).id
     assert [c.id for c, _ in asks(space, seed=3)] == [c.id for c, _ in first]
 
 
@@ -186,6 +187,10 @@ def edit(old: str, new: str) -> str:
     return BASE.replace(old, new, 1)
 
 
+def ordered_T(choices: str) -> str:
+    return edit("choices = [1, 2]\n", f"choices = {choices}\nordered = true\n")
+
+
 MALFORMED = {
     "not_toml": ("not valid TOML", BASE + "\nname = \n"),
     "missing_name": ("name", edit('name = "mine"\n', "")),
@@ -197,6 +202,18 @@ MALFORMED = {
     "knob_without_domain": ("knobs.T", edit("choices = [1, 2]\n", "")),
     "knob_with_both": ("knobs.T", edit("choices = [1, 2]\n", "choices = [1, 2]\nlow = 1\nhigh = 2\n")),
     "empty_choices": ("knobs.T.choices", edit("choices = [1, 2]", "choices = []")),
+    "ordered_not_bool": ("knobs.T.ordered: must be true or false", edit("choices = [1, 2]\n",
+                                                                         'choices = [1, 2]\nordered = "yes"\n')),
+    "ordered_on_range": ("knobs.depth.ordered: applies to choices", edit("high = 2", "high = 2\nordered = true")),
+    "ordered_strings": ("knobs.saccades.choices: ordered = true needs finite numbers",
+                        BASE + '[knobs.saccades]\nchoices = ["threshold", 2, 4]\nordered = true\n'),
+    "ordered_nan": ("knobs.T.choices: ordered = true needs finite numbers", ordered_T("[1.0, nan]")),
+    "ordered_one_value": ("knobs.T.choices: ordered = true needs at least 2", ordered_T("[2]")),
+    "ordered_decreasing": ("knobs.T.choices: ordered = true needs strictly increasing values (1 follows 2)",
+                           ordered_T("[2, 1]")),
+    "ordered_duplicates": ("knobs.T.choices: has duplicates", ordered_T("[1, 2, 2]")),
+    "ordered_bool": ("knobs.T.choices: values must be strings or numbers", ordered_T("[1, true]")),
+    "ordered_invalid_value": ("knobs.embed_dim", edit("choices = [16, 32]", "choices = [16, 33, 64]\nordered = true")),
     "low_above_high": ("knobs.depth.low", edit("low = 1\nhigh = 2", "low = 3\nhigh = 2")),
     "int_below_one": ("knobs.depth.low", edit("low = 1\nhigh = 2", "low = 0\nhigh = 2")),
     "non_numeric_range": ("knobs.neuron_tau.high", edit("high = 4.0", 'high = "four"')),

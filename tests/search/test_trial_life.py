@@ -95,3 +95,25 @@ def test_a_failed_trial_counts_and_an_interrupted_one_is_rerun_alike(setup):
     (waiting,) = study.get_trials(states=(TrialState.WAITING,))
     assert waiting.system_attrs["fixed_params"] == s.params
     assert waiting.user_attrs == {Attr.RETRY_OF: s.number, Attr.SEED: s.seed}
+
+
+def test_complete_with_the_validation_size_records_the_chance_test(setup):
+    """``n_val`` adds the ``above_chance`` constraint (threshold - accuracy) and its attributes; Optuna's own
+    front then leaves a near-chance trial out, as the report and export do."""
+    study, *_ = setup
+    for acc, energy in ((0.6, 2.0), (0.13, 0.5)):  # 10 classes, 500 images: threshold 0.1402
+        life = _life(setup)
+        life.begin(WHERE)
+        life.rung(0, _summary(0, acc, energy))
+        life.rung(1, _summary(1, acc, energy))
+        life.complete(acc, energy, {"total_uj": energy}, rss=None, n_val=500)
+    good, poor = study.trials
+    assert set(good.user_attrs) == BEGUN | {"rung0", "rung1", Attr.RSS_MB, Attr.ENERGY_REPORT, Attr.N_VAL,
+                                            Attr.CHANCE_THRESHOLD}
+    assert good.user_attrs[Attr.N_VAL] == 500
+    assert good.user_attrs[Attr.CHANCE_THRESHOLD] == pytest.approx(0.14025, abs=1e-5)
+    assert good.constraints["above_chance"] == pytest.approx(0.14025 - 0.6, abs=1e-5)
+    assert poor.constraints["above_chance"] == pytest.approx(0.14025 - 0.13, abs=1e-5) and poor.state.name == "COMPLETE"
+    assert [t.number for t in study.best_trials] == [good.number]
+    r = TrialRecord.of(poor)
+    assert (r.n_val, r.num_classes, round(r.chance_threshold, 4)) == (500, 10, 0.1402)
