@@ -155,3 +155,25 @@ def test_the_prescreen_queues_scored_distinct_candidates_that_the_first_trials_t
     assert [m["place"] for m in marks] == [0, 1, 2] and all(m["of"] == 5 for m in marks)
     ranks = [m["rank"] for m in marks]
     assert ranks == sorted(ranks)  # the most promising first
+
+
+def test_a_space_file_sets_the_sampler_and_prescreen_and_bad_ones_are_one_line(tmp_path):
+    from snnas.errors import ConfigError
+    base = open(load_space("edge_tiny").source).read()
+    good = tmp_path / "good.toml"
+    good.write_text(base + '\n[search]\nsampler = "nsga2"\nprescreen = 50\n')
+    space = load_space(str(good))
+    assert (space.sampler, space.prescreen) == ("nsga2", 50)
+    opts = SearchOptions(space=str(good)).resolved(space)
+    assert (opts.sampler, opts.prescreen) == ("nsga2", 50)
+    assert SearchOptions(space=str(good), sampler="random", prescreen=0).resolved(space).prescreen == 0
+    assert load_space("edge_small").sampler == "tpe" and load_space("edge_small").prescreen == 200
+    assert load_space("edge_tiny").sampler is None and SearchOptions(space="edge_tiny").resolved(
+        load_space("edge_tiny")).sampler == "tpe"
+    for text, key in (('sampler = "cmaes"', "search.sampler"), ("prescreen = -1", "search.prescreen"),
+                      ('prescreen = "many"', "search.prescreen"), ("pool = 3", "pool")):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(base + f"\n[search]\n{text}\n")
+        with pytest.raises(ConfigError) as e:
+            load_space(str(bad))
+        assert key in str(e.value) and "\n" not in str(e.value)
