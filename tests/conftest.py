@@ -21,7 +21,8 @@ def _seed_and_threads():
 
 @pytest.fixture(scope="session")
 def tiny_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str], float]:
-    """A real 4-trial edge_tiny search (seed 0: three trials on its front) in its own folder, shared by the search and report tests."""
+    """A real 4-trial edge_tiny search (seed 0: three trials on its front) in its own folder, shared by the
+    search and report tests."""
     cwd = tmp_path_factory.mktemp("search")
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--budget", "4", "--quiet",

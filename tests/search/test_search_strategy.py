@@ -16,34 +16,21 @@ from snnas.search._predict import RidgePredictor, features
 from snnas.search._prescreen import ZeroCostScorer, prescreen, sahd_kernel
 from snnas.search._proxy import ProxyTrainer
 from snnas.search._study import DUPLICATE_LIMIT, claim, exhausted
+from tests.search.conftest import rung_summary
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 PARAMS = {"T": 1, "embed_dim": 16, "saccades": 4}
-
-
-def _summary(k: int, acc: float, energy: float = 1.0, loss: float = 1.0) -> dict:
-    return {"rung": k, "epochs": k + 1, "fraction": 0.1, "T": 1, "train_images": 10, "train_loss": loss,
-            "val_accuracy": acc, "energy_uj": energy, "seconds": 0.1}
-
-
-@pytest.fixture
-def setup(tmp_path):
-    space = load_space("edge_tiny")
-    opts = SearchOptions(space="edge_tiny", seed=7, storage=f"sqlite:///{tmp_path / 's.db'}").resolved(space)
-    study = optuna.create_study(storage=opts.storage, directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.RandomSampler(seed=0))
-    return study, space, opts
 
 
 def _trained(study, space, opts, params=PARAMS, acc=0.4, prune=False) -> TrialLife:
     study.enqueue_trial(params)
     life = TrialLife(study, study.ask(), space, opts)
     assert life.begin() is not None
-    life.rung(0, _summary(0, acc - 0.1))
+    life.rung(0, rung_summary(0, acc - 0.1))
     if prune:
         life.prune(rss=None, reason="rung 0: dominated")
     else:
-        life.rung(1, _summary(1, acc))
+        life.rung(1, rung_summary(1, acc))
         life.complete(acc, 1.0, {"total_uj": 1.0}, rss=None)
     return life
 
@@ -105,8 +92,8 @@ def _gate_population(study, space, opts):
             cfg = {"T": T, "embed_dim": 16, "depth": 1, "saccades": 4}
             study.add_trial(optuna.trial.create_trial(
                 state=TrialState.COMPLETE, values=[final, 1.0],
-                user_attrs={Attr.CONFIG: cfg, Attr.PARAMS: 5000, "rung0": _summary(0, early + 0.001 * i),
-                            "rung1": _summary(1, final)}))
+                user_attrs={Attr.CONFIG: cfg, Attr.PARAMS: 5000, "rung0": rung_summary(0, early + 0.001 * i),
+                            "rung1": rung_summary(1, final)}))
 
 
 @pytest.mark.parametrize("gate", ["raw", "predicted"])
@@ -116,7 +103,7 @@ def test_the_predictive_gate_keeps_a_slow_starter_the_raw_gate_prunes(setup, gat
     life = TrialLife(study, study.ask(), space, dataclasses.replace(opts, gate=gate))
     life.trial.set_user_attr(Attr.CONFIG, {"T": 1, "embed_dim": 16, "depth": 1, "saccades": 4})
     life.trial.set_user_attr(Attr.PARAMS, 5000)
-    life.rung(0, _summary(0, 0.15))
+    life.rung(0, rung_summary(0, 0.15))
     verdict = life.gate(0, 0.15, 1.0)
     if gate == "raw":
         assert verdict is not None and "rung 0 accuracy 0.150" in verdict

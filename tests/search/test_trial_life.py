@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
-from snnas.search import Attr, SearchOptions, TrialLife, TrialRecord, counts_toward_budget, load_space
+from snnas.search import Attr, SearchOptions, TrialLife, TrialRecord, counts_toward_budget
+from tests.search.conftest import rung_summary
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 WHERE = {"device": "cpu", "pid": 1, "host": "h", "neurons": "eager"}
 BEGUN = {Attr.SEED, Attr.DATA_SEED, Attr.ARCH_ID, Attr.CONFIG, Attr.PARAMS, Attr.VERSIONS, Attr.BACKEND, Attr.COMMAND,
          Attr.DEVICE, Attr.PID, Attr.HOST, Attr.NEURONS}
-
-
-def _summary(k: int, acc: float, energy: float) -> dict:
-    return {"rung": k, "epochs": k + 1, "fraction": 0.1, "T": 1, "train_images": 10, "train_loss": 1.0,
-            "val_accuracy": acc, "energy_uj": energy, "seconds": 0.1}
-
-
-@pytest.fixture
-def setup(tmp_path):
-    space = load_space("edge_tiny")
-    opts = SearchOptions(space="edge_tiny", seed=7, storage=f"sqlite:///{tmp_path / 's.db'}").resolved(space)
-    study = optuna.create_study(storage=opts.storage, directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.RandomSampler(seed=0))
-    return study, space, opts
 
 
 def _life(setup) -> TrialLife:
@@ -37,9 +23,9 @@ def test_a_complete_trial_records_everything_a_reader_needs(setup):
     study, space, opts = setup
     life = _life(setup)
     cfg = life.begin(WHERE)
-    life.rung(0, _summary(0, 0.3, 2.0))
+    life.rung(0, rung_summary(0, 0.3, 2.0))
     assert life.gate(0, 0.3, 2.0) is None  # no population yet
-    life.rung(1, _summary(1, 0.4, 2.5))
+    life.rung(1, rung_summary(1, 0.4, 2.5))
     assert life.gate(1, 0.4, 2.5) is None  # the last rung is never gated
     life.complete(0.4, 2.5, {"total_uj": 2.5}, rss=123.0)
     r = TrialRecord.of(study.trials[0])
@@ -55,10 +41,10 @@ def test_the_gate_prunes_a_dominated_trial_with_its_reason(setup):
     for acc in (0.5, 0.6, 0.7, 0.8):  # four others reached rung 0, all better and cheaper
         other = _life(setup)
         other.begin(WHERE)
-        other.rung(0, _summary(0, acc, 1.0))
+        other.rung(0, rung_summary(0, acc, 1.0))
     life = _life(setup)
     life.begin(WHERE)
-    life.rung(0, _summary(0, 0.1, 5.0))
+    life.rung(0, rung_summary(0, 0.1, 5.0))
     reason = life.gate(0, 0.1, 5.0)
     assert reason is not None and reason.startswith("rung 0: ") and life.verdict == reason
     life.prune(rss=10.0)
@@ -86,7 +72,7 @@ def test_a_failed_trial_counts_and_an_interrupted_one_is_rerun_alike(setup):
     failed.fail("non-finite loss (nan) at rung 0 epoch 0 step 3", rss=None)
     stopped = _life(setup)
     stopped.begin(WHERE)
-    stopped.rung(0, _summary(0, 0.3, 1.0))
+    stopped.rung(0, rung_summary(0, 0.3, 1.0))
     stopped.interrupt()
     f, s = (TrialRecord.of(t) for t in study.get_trials()[:2])
     assert f.state == TrialState.FAIL and f.counts_toward_budget and f.reason.startswith("non-finite loss")
@@ -104,8 +90,8 @@ def test_complete_with_the_validation_size_records_the_chance_test(setup):
     for acc, energy in ((0.6, 2.0), (0.13, 0.5)):  # 10 classes, 500 images: threshold 0.1402
         life = _life(setup)
         life.begin(WHERE)
-        life.rung(0, _summary(0, acc, energy))
-        life.rung(1, _summary(1, acc, energy))
+        life.rung(0, rung_summary(0, acc, energy))
+        life.rung(1, rung_summary(1, acc, energy))
         life.complete(acc, energy, {"total_uj": energy}, rss=None, n_val=500)
     good, poor = study.trials
     assert set(good.user_attrs) == BEGUN | {"rung0", "rung1", Attr.RSS_MB, Attr.ENERGY_REPORT, Attr.N_VAL,
