@@ -52,6 +52,8 @@ def cv_predictions(rows: list[dict], k: int, folds: int = 5, seed: int = 0, alph
     pred = [0.0] * len(rows)
     for f in range(folds):
         test = set(order[f::folds].tolist())
+        if not test:
+            continue
         train = [i for i in range(len(rows)) if i not in test]
         kw = {} if alpha is None else {"alpha": alpha}
         m = RidgePredictor.fit([X[i] for i in train], [y[i] for i in train], min_samples=2, **kw)

@@ -34,6 +34,14 @@ def _record(tmp_path: Path, name: str) -> dict:
     return data
 
 
+def _record_analysis(tmp_path: Path) -> dict:
+    data = json.loads((tmp_path / "out" / "reference_table.json").read_text())
+    assert data["bench"] == "reference_table" and data["summary"]
+    lines = (tmp_path / "out" / "reference_table.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * data["analysis"]["n"]  # a train and a scores row per architecture
+    return data["analysis"]
+
+
 @pytest.mark.slow
 def test_throughput_and_mixer_scaling(tmp_path: Path) -> None:
     _run(tmp_path, "throughput.py", "--rounds", "1", "--steps", "2", "--dim", "16", "--no-fused")
@@ -48,11 +56,17 @@ def test_throughput_and_mixer_scaling(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_search_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
     _run(tmp_path, "search_efficiency.py", "--space", "edge_tiny", "--budget", "3", "--seeds", "0", "--workers", "1",
-         "--methods", "random", "nsga2", "nsga2, no pruning")
+         "--methods", "default", "random")
     eff = _record(tmp_path, "search_efficiency")
-    assert [r["method"] for r in eff["rows"]] == ["random", "nsga2", "nsga2, no pruning"]
+    assert [r["method"] for r in eff["rows"]] == ["default", "random"]
     assert next(r for r in eff["rows"] if r["method"] == "random")["hv_vs_random"] == pytest.approx(1.0)
-    assert set(eff["goals"]) == {"nsga2_hv_vs_random", "nsga2_fraction_to_random_final", "pruning_speedup_to_80pct_hv"}
+    assert set(eff["goals"]) == {"default_fraction_to_random_final_every_seed",
+                                 "default_final_hv_at_least_random_every_seed"}
+    runs = (tmp_path / "out" / "search_efficiency_runs.jsonl").read_text().splitlines()
+    assert len(runs) == 2  # one line per finished run: a re-run resumes instead of starting over
+    _run(tmp_path, "search_efficiency.py", "--space", "edge_tiny", "--budget", "3", "--seeds", "0", "--workers", "1",
+         "--methods", "default", "random")
+    assert (tmp_path / "out" / "search_efficiency_runs.jsonl").read_text().splitlines() == runs
     _run(tmp_path, "main_job.py", "--space", "edge_tiny", "--budget", "3", "--workers", "1", "--workdir",
          str(tmp_path / "mj"))
     job = _record(tmp_path, "main_job")["rows"][0]
@@ -71,6 +85,11 @@ def test_trial_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
     pf = _record(tmp_path, "proxy_fidelity")
     assert len(pf["rows"]) == 3 and len({r["arch_id"] for r in pf["rows"]}) == 3
     assert all(-1 <= t <= 1 for t in pf["taus"])
+    for stage in ("train", "scores"):
+        _run(tmp_path, "reference_table.py", "--space", "edge_tiny", "--archs", "4", "--ref-scale", "1", "--procs", "1",
+             "--stage", stage, *(["--report"] if stage == "scores" else []))
+    table = _record_analysis(tmp_path)
+    assert table["n"] == 4 and {s["score"] for s in table["scores"]} >= {"rung 0 val accuracy", "sahd at init"}
     _run(tmp_path, "fused_neurons.py", "--space", "edge_tiny", "--archs", "1")
     fused = _record(tmp_path, "fused_neurons")["rows"][0]
     assert fused["eager_s"] > 0 and fused["fused_s"] > 0 and len(fused["eager_val"]) == len(fused["fused_val"])

@@ -164,3 +164,21 @@ def test_a_space_file_sets_the_sampler_and_prescreen_and_bad_ones_are_one_line(t
         with pytest.raises(ConfigError) as e:
             load_space(str(bad))
         assert key in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_search_prescreens_once_per_study_and_resumes_without_scoring_again(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from snnas.search import search
+
+    monkeypatch.chdir(tmp_path)
+    opts = SearchOptions(space="edge_tiny", budget=2, prescreen=4, sampler="random", threads=1)
+    study = search(opts, quiet=True, console=Console(file=open(tmp_path / "out.txt", "w")))  # noqa: SIM115
+    done = study.user_attrs["prescreen"]
+    assert done["candidates"] == 4 and done["queued"] == 1  # a quarter of the budget of 2, at least one
+    first = study.trials[0]
+    assert first.user_attrs[Attr.PRESCREEN]["place"] == 0 and counts_toward_budget(first)
+    again = search(SearchOptions(space="edge_tiny", budget=3, prescreen=4, sampler="random", threads=1), quiet=True)
+    assert again.user_attrs["prescreen"] == done  # not scored again on resume
+    assert sum(Attr.PRESCREEN in t.user_attrs for t in again.trials) == 1
+    assert sum(counts_toward_budget(t) for t in again.trials) == 3
