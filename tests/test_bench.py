@@ -87,7 +87,7 @@ def test_trial_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
     assert all(-1 <= t <= 1 for t in pf["taus"])
     for stage in ("train", "scores"):
         _run(tmp_path, "reference_table.py", "--space", "edge_tiny", "--archs", "4", "--ref-scale", "1", "--procs", "1",
-             "--stage", stage, *(["--report"] if stage == "scores" else []))
+             "--stage", stage, "--report")
     table = _record_analysis(tmp_path)
     assert table["n"] == 4 and {s["score"] for s in table["scores"]} >= {"rung 0 val accuracy", "sahd at init"}
     _run(tmp_path, "fused_neurons.py", "--space", "edge_tiny", "--archs", "1")

@@ -166,7 +166,8 @@ def test_driver_killed_mid_search_resumes_to_exactly_the_budget(cluster, tmp_pat
         if not v.params:  # killed between claiming the slot and sampling: nothing to re-run, slot sampled afresh
             assert retry == []
             continue
-        assert len(retry) == 1 and retry[0].params == v.params
+        # a victim killed between two of its knobs had only the first ones: the re-run keeps them, samples the rest
+        assert len(retry) == 1 and v.params.items() <= retry[0].params.items()
         assert retry[0].user_attrs["seed"] == v.user_attrs["seed"] and retry[0].state == TrialState.COMPLETE
     assert not [t for t in trials if t.state == TrialState.RUNNING]
 
