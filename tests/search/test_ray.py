@@ -119,9 +119,14 @@ def test_search_on_a_started_cluster_matches_the_optuna_backend(cluster, tmp_pat
 
     # Same sampler, same seed: the same architectures are proposed in the same order, with the same seeds,
     # and trained the same way (CPU training is deterministic up to the thread count).
-    assert [t.params for t in ray_trials] == [t.params for t in opt_trials]
-    assert [t.user_attrs["seed"] for t in ray_trials] == [t.user_attrs["seed"] for t in opt_trials]
-    for a, b in zip(ray_trials, opt_trials, strict=True):
+    # A proposal is a duplicate only if its architecture finished first, which depends on timing when two trials
+    # run at once: one study may hold a few more (uncounted) duplicates, so the proposals agree up to the shorter.
+    n = min(len(ray_trials), len(opt_trials))
+    assert [t.params for t in ray_trials[:n]] == [t.params for t in opt_trials[:n]]
+    assert [t.user_attrs["seed"] for t in ray_trials[:n]] == [t.user_attrs["seed"] for t in opt_trials[:n]]
+    for a, b in zip(ray_trials[:n], opt_trials[:n], strict=True):
+        if "duplicate_of" in a.user_attrs or "duplicate_of" in b.user_attrs:
+            continue
         assert a.user_attrs["rung0"]["val_accuracy"] == pytest.approx(b.user_attrs["rung0"]["val_accuracy"], abs=0.03)
     # The same attributes, state by state, whichever backend recorded the trial.
     for state in (TrialState.COMPLETE, TrialState.PRUNED):
