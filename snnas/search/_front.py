@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
+from snnas.search._pruner import pareto_front
 from snnas.search._record import Attr
 
 __all__ = ["CHANCE_CONSTRAINT", "NEAR_BEST_FALLBACK", "Z_CHANCE", "Z_NEAR_BEST", "ChanceTest", "Front",
@@ -126,23 +127,6 @@ def _violations(t: FrozenTrial) -> str | None:
     return "infeasible: " + ", ".join(broken) if broken else None
 
 
-def _front_indices(points: Sequence[Point]) -> list[int]:
-    """Non-dominated points (accuracy up, energy down; equal points are all kept), most accurate first."""
-    order = sorted(range(len(points)), key=lambda i: (-points[i][0], points[i][1], i))
-    out, best_above = [], math.inf  # the lowest energy among strictly more accurate points
-    j = 0
-    while j < len(order):
-        acc, low = points[order[j]]  # the group's lowest energy comes first
-        end = j
-        while end < len(order) and points[order[end]][0] == acc:
-            end += 1
-        if low < best_above:
-            out += [i for i in order[j:end] if points[i][1] == low]
-        best_above = min(best_above, low)
-        j = end
-    return out
-
-
 @dataclass(frozen=True)
 class Front:
     """The front of a study as a user is offered it, and every completed trial kept off it with the reason."""
@@ -190,7 +174,7 @@ def front_of(trials: Sequence[FrozenTrial]) -> Front:
             excluded[t.number] = why
         else:
             eligible.append(t)
-    front = [eligible[i] for i in _front_indices([(t.values[0], t.values[1]) for t in eligible])]
+    front = [eligible[i] for i in pareto_front([(t.values[0], t.values[1]) for t in eligible])]
     front.sort(key=lambda t: (-t.values[0], t.values[1], t.number))
     return Front(front, eligible, excluded, below, untested)
 

@@ -109,9 +109,8 @@ class TrialLife:
         for k, summary in enumerate(TrialRecord.of(known).rungs):
             t.set_user_attr(rung_key(k), summary)
         if known.state == TrialState.COMPLETE:
-            for key, value in known.system_attrs.items():
-                if key.startswith("constraints:"):
-                    t.set_constraint(key.split(":", 1)[1], value)
+            for key, value in known.constraints.items():
+                t.set_constraint(key, value)
             self._tell(list(known.values))
         else:
             t.set_user_attr(Attr.PRUNE_REASON, f"{known.user_attrs.get(Attr.PRUNE_REASON) or 'pruned'} (same "
