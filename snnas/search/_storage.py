@@ -142,6 +142,25 @@ def _require_optuna_sqlite(f: Path) -> None:
                          f"(tables: {', '.join(sorted(tables)[:8]) or 'none'}); refusing to write into it")
 
 
+def _rdb(url: str, scheme: str) -> RDBHeartbeatStorage:
+    """Optuna's RDB storage. Opening writes the schema and its version row into a new database; another
+    program opening the same new file at that moment (``optuna.load_study``, a dashboard) can insert the row
+    first, and the loser's ``UNIQUE constraint failed: alembic_version.version_num`` then only means the
+    schema is there now: open again (snnas's own processes take the claim lock for this; others don't)."""
+    from sqlalchemy.exc import IntegrityError
+
+    kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
+    for attempt in range(3):
+        try:
+            return RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
+                                       grace_period=GRACE_S)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def open_storage(url: str, create: bool = False) -> BaseStorage:
     """The storage at ``url``; ``create`` makes a missing SQLite or journal file (a search), otherwise a missing
     or unreadable storage is a one-line :class:`SnnasError` and nothing is written."""
@@ -159,9 +178,7 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
         if url.startswith(JOURNAL):
             return JournalHeartbeatStorage(f)
         if scheme in ("sqlite", "postgresql", "mysql"):
-            kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
-            storage = RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                                 grace_period=GRACE_S)
+            storage = _rdb(url, scheme)
             if _faults.planned("storage"):
                 _fault_on_writes(storage.engine)
             return storage

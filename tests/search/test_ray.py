@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from snnas.cli import app
 from snnas.errors import SnnasError
 from snnas.search import counts_toward_budget, load_space
+from tests.search import load, peek
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -33,9 +34,6 @@ def snnas(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, "-m", "snnas", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
 
-
-def load(cwd: Path, study: str) -> optuna.Study:
-    return optuna.load_study(study_name=study, storage=f"sqlite:///{cwd / 'studies' / (study + '.db')}")
 
 
 def _free_block(size: int) -> int:
@@ -143,16 +141,13 @@ def test_driver_killed_mid_search_resumes_to_exactly_the_budget(cluster, tmp_pat
     cmd = [sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--budget", "4", "--quiet",
            "--study", "killed", "--no-prune", "--backend", "ray", "--address", cluster]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db = tmp_path / "studies" / "killed.db"
     victims: list[optuna.trial.FrozenTrial] = []
     deadline = time.time() + 300
     while not victims and time.time() < deadline:  # kill the driver once a trial finished and others run
         time.sleep(0.3)
-        if db.exists():
-            try:
-                trials = load(tmp_path, "killed").get_trials()
-            except Exception:  # noqa: BLE001 - the database may be mid-creation
-                continue
+        study = peek(tmp_path, "killed")
+        if study is not None:
+            trials = study.get_trials()
             if any(t.state == TrialState.COMPLETE for t in trials):
                 victims = [t for t in trials if t.state == TrialState.RUNNING]
     assert victims, "the search never had a finished and a running trial at once"
@@ -188,16 +183,13 @@ def test_a_dead_worker_fails_its_trial_with_a_reason_and_the_search_goes_on(tmp_
     cmd = [sys.executable, "-m", "snnas", "search", "--space", str(space), "--budget", "2", "--quiet",
            "--study", "dead", "--no-prune", "--backend", "ray", "--max-concurrent", "1"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    db = tmp_path / "studies" / "dead.db"
     victim = None
     deadline = time.time() + 300
     while victim is None and time.time() < deadline and proc.poll() is None:
         time.sleep(0.3)
-        if db.exists():
-            try:
-                trials = load(tmp_path, "dead").get_trials()
-            except Exception:  # noqa: BLE001
-                continue
+        study = peek(tmp_path, "dead")
+        if study is not None:
+            trials = study.get_trials()
             victim = next((t for t in trials if t.state == TrialState.RUNNING and "rung0" in t.user_attrs), None)
     assert victim is not None, proc.communicate()[1][-3000:]
     os.kill(victim.user_attrs["pid"], signal.SIGKILL)  # the Ray worker process training the trial

@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
 from snnas.search import counts_toward_budget
+from tests.search import load, peek
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -24,9 +24,6 @@ def snnas(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
     return subprocess.run([sys.executable, "-m", "snnas", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout)
 
-
-def load(cwd: Path, study: str) -> optuna.Study:
-    return optuna.load_study(study_name=study, storage=f"sqlite:///{cwd / 'studies' / (study + '.db')}")
 
 
 def test_edge_tiny_search_end_to_end(tiny_search):
@@ -101,18 +98,15 @@ def test_resume_after_sigkill_reruns_the_interrupted_trial(tmp_path):
     cmd = [sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--budget", "3", "--quiet",
            "--study", study_name, "--no-prune"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db = tmp_path / "studies" / f"{study_name}.db"
     victim = None
     deadline = time.time() + 300
-    while victim is None and time.time() < deadline:  # kill it in the middle of its second trial
+    while victim is None and time.time() < deadline and proc.poll() is None:  # kill it in its second trial
         time.sleep(0.5)
-        if db.exists():
-            try:
-                running = [t for t in load(tmp_path, study_name).get_trials() if t.state == TrialState.RUNNING]
-            except Exception:  # noqa: BLE001 - the database may be mid-creation
-                continue
+        study = peek(tmp_path, study_name)
+        if study is not None:
+            running = [t for t in study.get_trials() if t.state == TrialState.RUNNING]
             victim = next((t for t in running if t.number >= 1 and "config" in t.user_attrs), None)
-    assert victim is not None, "the search never reached its second trial"
+    assert victim is not None, f"the search never reached its second trial (exit code {proc.poll()})"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -59,3 +59,39 @@ def test_unreadable_storages_are_one_line_errors(tmp_path, make, url, message):
     assert message in str(e.value) and "\n" not in str(e.value)
     if before is not None:
         assert path.read_bytes() == before  # refused, not repaired or overwritten
+
+
+
+def test_a_new_database_stamped_by_another_opener_at_the_same_moment_still_opens(tmp_path, monkeypatch):
+    """Another program opened the new file as an Optuna storage while snnas did, and wrote the version row
+    after snnas read that there was none and before it inserted its own (CI: a test polling with
+    ``optuna.load_study`` killed the search with ``UNIQUE constraint failed: alembic_version.version_num``)."""
+    from alembic.runtime.migration import MigrationContext
+    from optuna.storages._rdb.storage import _VersionManager
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    heads, stamp = MigrationContext.get_current_heads, _VersionManager._set_alembic_revision
+    stamping, raced = [], []
+
+    def stamp_once(self, revision):  # noqa: ANN001
+        stamping.append(True)
+        try:
+            stamp(self, revision)
+        finally:
+            stamping.pop()
+
+    def other_opener_in_between(self):  # noqa: ANN001
+        found = heads(self)
+        if stamping and not found and not raced:  # about to insert the version row: another opener does first
+            raced.append(True)
+            stamping.pop()
+            optuna.storages.RDBStorage(url)
+            stamping.append(True)
+        return found
+
+    monkeypatch.setattr(_VersionManager, "_set_alembic_revision", stamp_once)
+    monkeypatch.setattr(MigrationContext, "get_current_heads", other_opener_in_between)
+    storage = open_storage(url, create=True)
+    assert raced == [True]
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    assert optuna.load_study(study_name="s", storage=url).directions == study.directions
