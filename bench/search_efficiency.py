@@ -10,9 +10,11 @@ largest energy any run completed). Printed per method, over seeds:
 * the anytime curve: the share of random's mean final HV reached after 10, 20, ... trials;
 * trials (finished, in completion order) and wall seconds to reach random's mean final HV (goal: <= 40 %
   of the budget in every seed);
-* ``--rescore K``: the K most accurate points of each run's front trained again at the reference fidelity
-  of ``reference_table`` (6 epochs on the whole training part), and the front's HV on those accuracies
-  (proxy HV alone rewards lucky noise).
+* ``--rescore K``: the K most accurate points of each run's front trained again from scratch at the
+  reference fidelity of ``reference_table`` (``--ref-epochs`` 6 on the whole training part, the run's data
+  seed and the trial's seed), and the HV of those K points on their reference accuracy and energy (proxy HV
+  alone rewards lucky noise). ``--procs`` processes, one thread each; every point is appended to
+  ``reports/bench/search_efficiency_rescored.jsonl`` as it finishes, so this resumes too.
 
     python bench/search_efficiency.py [--space edge_small --budget 100 --seeds 0 1 2 3 4 --workers 2]
 """
@@ -44,6 +46,7 @@ METHODS = {  # name: extra `snnas search` arguments
     "default, no pruning": ["--no-prune"],
 }
 RUNS = _common.OUT_DIR / "search_efficiency_runs.jsonl"
+RESCORED = _common.OUT_DIR / "search_efficiency_rescored.jsonl"
 
 
 def run(method: str, seed: int, a: argparse.Namespace, folder: Path) -> dict:
@@ -93,35 +96,70 @@ def hv_at(curve: list[tuple[int, float, float]], n: int) -> float:
     return max((c[2] for c in curve if c[0] <= n), default=0.0)
 
 
-def rescore(run_: dict, k: int, space: str) -> list[dict]:
-    """The ``k`` most accurate front points trained again at the reference fidelity."""
+def rescore_job(job: tuple) -> dict:
+    """One front point trained from scratch at the reference fidelity (in a worker process, one thread)."""
     import dataclasses
+
+    import torch
 
     from snnas.search import ProxyTrainer, load_space
     from snnas.search.space import Rung
 
+    method, seed, point, space, epochs = job
+    torch.set_num_threads(1)
     sp = load_space(space)
-    r1 = sp.rungs[min(1, len(sp.rungs) - 1)]
-    ref_sp = dataclasses.replace(sp, rungs=(Rung(epochs=max(1, round(10 * r1.epochs * r1.fraction)), fraction=1.0),))
-    trainer = ProxyTrainer(ref_sp, device="cpu", data_seed=run_["seed"])
+    ref_sp = dataclasses.replace(sp, rungs=(Rung(epochs=epochs, fraction=1.0),))
+    t0 = time.perf_counter()
+    res = ProxyTrainer(ref_sp, device="cpu", data_seed=seed).run(sp.config_from_params(point["params"]), point["seed"])
+    return {"method": method, "seed": seed, "trial": point["trial"], "space": space, "epochs": epochs,
+            "proxy": point["values"], "reference": [res.val_accuracy, res.energy_uj],
+            "seconds": time.perf_counter() - t0}
+
+
+def top_points(run_: dict, k: int) -> list[dict]:
+    """The ``k`` most accurate points of a run's front."""
+    return sorted(run_["front"], key=lambda f: -f["values"][0])[:k]
+
+
+def rescore(runs: list[dict], k: int, epochs: int, procs: int) -> dict[tuple[str, int], list[dict]]:
+    """Every run's ``k`` most accurate front points at the reference fidelity, by (method, seed). Resumable:
+    each finished point is appended to ``RESCORED`` and not trained again."""
+    import multiprocessing as mp
+
+    def key(r: dict) -> tuple:
+        return r["method"], r["seed"], r["trial"], r["space"], r["epochs"]
+
+    done = {key(r): r for r in _jsonl(RESCORED)}
+    jobs = [(r["method"], r["seed"], f, r["space"], epochs) for r in runs for f in top_points(r, k)
+            if (r["method"], r["seed"], f["trial"], r["space"], epochs) not in done]
+    if jobs:
+        _common.console.print(f"re-scoring {len(jobs)} front points at {epochs} epochs on the whole training part")
+        with mp.get_context("spawn").Pool(procs) as pool:
+            for row in pool.imap_unordered(rescore_job, jobs):
+                with RESCORED.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                done[key(row)] = row
+                _common.console.print(f"  {row['method']} seed {row['seed']} trial {row['trial']}: proxy "
+                                      f"{row['proxy'][0]:.3f} -> reference {row['reference'][0]:.3f} "
+                                      f"({row['seconds']:.0f} s)")
+    return {(r["method"], r["seed"]): [done[(r["method"], r["seed"], f["trial"], r["space"], epochs)]
+                                       for f in top_points(r, k)] for r in runs}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
     out = []
-    for f in sorted(run_["front"], key=lambda f: -f["values"][0])[:k]:
-        cfg = sp.config_from_params(f["params"])
-        res = trainer.run(cfg, f["seed"])
-        out.append({"trial": f["trial"], "proxy": f["values"], "reference": [res.val_accuracy, res.energy_uj]})
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a kill
+            continue
     return out
 
 
 def load_runs() -> list[dict]:
-    if not RUNS.exists():
-        return []
-    out = []
-    for line in RUNS.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return _jsonl(RUNS)
 
 
 def sd(xs: list[float]) -> float:
@@ -137,6 +175,8 @@ def main() -> None:
     p.add_argument("--methods", nargs="+", default=["default", "random"], choices=list(METHODS))
     p.add_argument("--ref-energy", type=float, default=None, help="uJ; default 1.01 x the largest completed energy")
     p.add_argument("--rescore", type=int, default=0, help="train each front's K most accurate points at reference")
+    p.add_argument("--ref-epochs", type=int, default=6, help="the reference fidelity: reference_table's 6 epochs")
+    p.add_argument("--procs", type=int, default=2, help="processes for --rescore (one thread each)")
     p.add_argument("--fresh", action="store_true", help="ignore the runs already recorded")
     p.add_argument("--runs-only", action="store_true", help="run what is missing, print nothing else")
     a = p.parse_args()
@@ -151,15 +191,17 @@ def main() -> None:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 r = run(m, seed, a, Path(tmp))
-            if a.rescore:
-                r["rescored"] = rescore(r, a.rescore, a.space)
             with RUNS.open("a") as f:
                 f.write(json.dumps(r) + "\n")
     if a.runs_only:
         return
     runs = [r for r in load_runs() if r["budget"] == a.budget and r["space"] == a.space and r["method"] in a.methods
             and r["seed"] in a.seeds]
+    if a.rescore:
+        for (m, seed), pts in rescore(runs, a.rescore, a.ref_epochs, a.procs).items():
+            next(r for r in runs if (r["method"], r["seed"]) == (m, seed))["rescored"] = pts
     ref = a.ref_energy or 1.01 * max(e[2][1] for r in runs for e in r["events"] if e[2] is not None)
+    ref_r = max([ref] + [1.01 * x["reference"][1] for r in runs for x in r.get("rescored", [])])
     for r in runs:
         r["curve"] = hv_curve(r["events"], ref)
         r["final_hv"] = r["curve"][-1][2]
@@ -188,9 +230,11 @@ def main() -> None:
                "complete_mean": statistics.mean(sum(e[2] is not None for e in r["events"]) for r in rs),
                "duplicates_mean": statistics.mean(r.get("duplicates", 0) for r in rs)}
         if all("rescored" in r for r in rs):
-            hv_ref = [hypervolume_2d([tuple(x["reference"]) for x in r["rescored"]], ref) for r in rs]
+            hv_ref = [hypervolume_2d([tuple(x["reference"]) for x in r["rescored"]], ref_r) for r in rs]
+            best = [max(x["reference"][0] for x in r["rescored"]) for r in rs]
             row["reference_hv_top_points"] = {"per_seed": hv_ref, "mean": statistics.mean(hv_ref), "sd": sd(hv_ref),
-                                              "points": a.rescore}
+                                              "points": a.rescore, "epochs": a.ref_epochs,
+                                              "best_reference_accuracy_per_seed": best}
         rows.append(row)
     _common.table(f"{a.space}, budget {a.budget}, seeds {a.seeds}, {a.workers} workers; HV reference: accuracy 0, "
                   f"{ref:.4f} uJ",
@@ -206,10 +250,12 @@ def main() -> None:
                       ["method", *[str(n) for n in checkpoints]],
                       [[r["method"], *[r["anytime_share_of_random_final"][n] for n in checkpoints]] for r in rows])
     if any("reference_hv_top_points" in r for r in rows):
-        _common.table(f"fronts re-scored at the reference fidelity ({a.rescore} most accurate points each)",
-                      ["method", "HV per seed", "mean ± sd"],
+        _common.table(f"fronts re-scored at the reference fidelity ({a.rescore} most accurate points each, "
+                      f"{a.ref_epochs} epochs; HV reference: accuracy 0, {ref_r:.4f} uJ)",
+                      ["method", "HV per seed", "mean ± sd", "best reference accuracy per seed"],
                       [[r["method"], " ".join(f"{x:.3f}" for x in r["reference_hv_top_points"]["per_seed"]),
-                        f"{r['reference_hv_top_points']['mean']:.3f} ± {r['reference_hv_top_points']['sd']:.3f}"]
+                        f"{r['reference_hv_top_points']['mean']:.3f} ± {r['reference_hv_top_points']['sd']:.3f}",
+                        " ".join(f"{x:.3f}" for x in r["reference_hv_top_points"]["best_reference_accuracy_per_seed"])]
                        for r in rows if "reference_hv_top_points" in r])
     d = next((r for r in rows if r["method"] == "default"), None)
     frac = d["max_fraction_to_random_final"] if d and rand else None
@@ -227,6 +273,7 @@ def main() -> None:
                f"{frac:.0%} of the budget (goal <= 40 %, inf = some seed never)" if d and rand else
                "incomplete method set: see the table")
     _common.record("search_efficiency", a, rows, summary, goals=goals, reference_energy_uj=ref,
+                   rescored_reference_energy_uj=ref_r if a.rescore else None,
                    runs=[{k: v for k, v in r.items() if k not in ("events", "curve")} for r in runs])
 
 

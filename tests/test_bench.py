@@ -67,6 +67,18 @@ def test_search_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
     _run(tmp_path, "search_efficiency.py", "--space", "edge_tiny", "--budget", "3", "--seeds", "0", "--workers", "1",
          "--methods", "default", "random")
     assert (tmp_path / "out" / "search_efficiency_runs.jsonl").read_text().splitlines() == runs
+    rescore = ["--rescore", "1", "--ref-epochs", "1", "--procs", "1"]
+    _run(tmp_path, "search_efficiency.py", "--space", "edge_tiny", "--budget", "3", "--seeds", "0", "--workers", "1",
+         "--methods", "default", "random", *rescore)
+    rescored = (tmp_path / "out" / "search_efficiency_rescored.jsonl").read_text().splitlines()
+    assert len(rescored) == 2  # each run's most accurate front point, trained again at the reference fidelity
+    for row in _record(tmp_path, "search_efficiency")["rows"]:
+        top = row["reference_hv_top_points"]
+        assert top["points"] == 1 and top["epochs"] == 1 and 0 < top["best_reference_accuracy_per_seed"][0] <= 1
+        assert top["per_seed"][0] > 0
+    _run(tmp_path, "search_efficiency.py", "--space", "edge_tiny", "--budget", "3", "--seeds", "0", "--workers", "1",
+         "--methods", "default", "random", *rescore)
+    assert (tmp_path / "out" / "search_efficiency_rescored.jsonl").read_text().splitlines() == rescored  # resumed
     _run(tmp_path, "main_job.py", "--space", "edge_tiny", "--budget", "3", "--workers", "1", "--workdir",
          str(tmp_path / "mj"))
     job = _record(tmp_path, "main_job")["rows"][0]
