@@ -41,7 +41,8 @@ METHODS = {  # name: extra `snnas search` arguments
     "random": ["--sampler", "random", "--prescreen", "0", "--gate", "raw", "--duplicates", "train"],
     "tpe": ["--sampler", "tpe", "--prescreen", "0"],
     "nsga2": ["--sampler", "nsga2", "--prescreen", "0"],
-    "nsga2, prescreen": ["--sampler", "nsga2"],
+    "nsga2, prescreen": ["--sampler", "nsga2"],  # the default strategy with another sampler
+    "gp, prescreen": ["--sampler", "gp"],
     "default, raw gate": ["--gate", "raw"],
     "default, no pruning": ["--no-prune"],
 }
