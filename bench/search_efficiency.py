@@ -13,7 +13,8 @@ largest energy any run completed). Printed per method, over seeds:
 * ``--rescore K``: the K most accurate points of each run's front trained again from scratch at the
   reference fidelity of ``reference_table`` (``--ref-epochs`` 6 on the whole training part, the run's data
   seed and the trial's seed), and the HV of those K points on their reference accuracy and energy (proxy HV
-  alone rewards lucky noise). ``--procs`` processes, one thread each; every point is appended to
+  alone rewards lucky noise). ``--rescore-points spread`` takes K points spread along the front by energy
+  instead, both ends included. ``--procs`` processes, one thread each; every point is appended to
   ``reports/bench/search_efficiency_rescored.jsonl`` as it finishes, so this resumes too.
 
     python bench/search_efficiency.py [--space edge_small --budget 100 --seeds 0 1 2 3 4 --workers 2]
@@ -117,12 +118,19 @@ def rescore_job(job: tuple) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-def top_points(run_: dict, k: int) -> list[dict]:
-    """The ``k`` most accurate points of a run's front."""
-    return sorted(run_["front"], key=lambda f: -f["values"][0])[:k]
+def top_points(run_: dict, k: int, how: str = "top") -> list[dict]:
+    """``k`` points of a run's front: the most accurate (``top``), or spread evenly along it by energy from
+    the cheapest to the most accurate (``spread``, both ends included)."""
+    if how == "top":
+        return sorted(run_["front"], key=lambda f: -f["values"][0])[:k]
+    front = sorted(run_["front"], key=lambda f: f["values"][1])
+    if len(front) <= k:
+        return front
+    picks = sorted({round(i * (len(front) - 1) / (k - 1)) for i in range(k)}) if k > 1 else [len(front) - 1]
+    return [front[i] for i in picks]
 
 
-def rescore(runs: list[dict], k: int, epochs: int, procs: int) -> dict[tuple[str, int], list[dict]]:
+def rescore(runs: list[dict], k: int, epochs: int, procs: int, how: str) -> dict[tuple[str, int], list[dict]]:
     """Every run's ``k`` most accurate front points at the reference fidelity, by (method, seed). Resumable:
     each finished point is appended to ``RESCORED`` and not trained again."""
     import multiprocessing as mp
@@ -131,7 +139,7 @@ def rescore(runs: list[dict], k: int, epochs: int, procs: int) -> dict[tuple[str
         return r["method"], r["seed"], r["trial"], r["space"], r["epochs"]
 
     done = {key(r): r for r in _jsonl(RESCORED)}
-    jobs = [(r["method"], r["seed"], f, r["space"], epochs) for r in runs for f in top_points(r, k)
+    jobs = [(r["method"], r["seed"], f, r["space"], epochs) for r in runs for f in top_points(r, k, how)
             if (r["method"], r["seed"], f["trial"], r["space"], epochs) not in done]
     if jobs:
         _common.console.print(f"re-scoring {len(jobs)} front points at {epochs} epochs on the whole training part")
@@ -144,7 +152,7 @@ def rescore(runs: list[dict], k: int, epochs: int, procs: int) -> dict[tuple[str
                                       f"{row['proxy'][0]:.3f} -> reference {row['reference'][0]:.3f} "
                                       f"({row['seconds']:.0f} s)")
     return {(r["method"], r["seed"]): [done[(r["method"], r["seed"], f["trial"], r["space"], epochs)]
-                                       for f in top_points(r, k)] for r in runs}
+                                       for f in top_points(r, k, how)] for r in runs}
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -178,6 +186,8 @@ def main() -> None:
     p.add_argument("--rescore", type=int, default=0, help="train each front's K most accurate points at reference")
     p.add_argument("--ref-epochs", type=int, default=6, help="the reference fidelity: reference_table's 6 epochs")
     p.add_argument("--procs", type=int, default=2, help="processes for --rescore (one thread each)")
+    p.add_argument("--rescore-points", choices=["top", "spread"], default="top",
+                   help="the K most accurate front points, or K spread along the front by energy")
     p.add_argument("--fresh", action="store_true", help="ignore the runs already recorded")
     p.add_argument("--runs-only", action="store_true", help="run what is missing, print nothing else")
     a = p.parse_args()
@@ -199,7 +209,7 @@ def main() -> None:
     runs = [r for r in load_runs() if r["budget"] == a.budget and r["space"] == a.space and r["method"] in a.methods
             and r["seed"] in a.seeds]
     if a.rescore:
-        for (m, seed), pts in rescore(runs, a.rescore, a.ref_epochs, a.procs).items():
+        for (m, seed), pts in rescore(runs, a.rescore, a.ref_epochs, a.procs, a.rescore_points).items():
             next(r for r in runs if (r["method"], r["seed"]) == (m, seed))["rescored"] = pts
     ref = a.ref_energy or 1.01 * max(e[2][1] for r in runs for e in r["events"] if e[2] is not None)
     ref_r = max([ref] + [1.01 * x["reference"][1] for r in runs for x in r.get("rescored", [])])
@@ -234,7 +244,7 @@ def main() -> None:
             hv_ref = [hypervolume_2d([tuple(x["reference"]) for x in r["rescored"]], ref_r) for r in rs]
             best = [max(x["reference"][0] for x in r["rescored"]) for r in rs]
             row["reference_hv_top_points"] = {"per_seed": hv_ref, "mean": statistics.mean(hv_ref), "sd": sd(hv_ref),
-                                              "points": a.rescore, "epochs": a.ref_epochs,
+                                              "points": a.rescore, "which": a.rescore_points, "epochs": a.ref_epochs,
                                               "best_reference_accuracy_per_seed": best}
         rows.append(row)
     _common.table(f"{a.space}, budget {a.budget}, seeds {a.seeds}, {a.workers} workers; HV reference: accuracy 0, "
@@ -251,7 +261,8 @@ def main() -> None:
                       ["method", *[str(n) for n in checkpoints]],
                       [[r["method"], *[r["anytime_share_of_random_final"][n] for n in checkpoints]] for r in rows])
     if any("reference_hv_top_points" in r for r in rows):
-        _common.table(f"fronts re-scored at the reference fidelity ({a.rescore} most accurate points each, "
+        which = "most accurate points" if a.rescore_points == "top" else "points spread along the front by energy"
+        _common.table(f"fronts re-scored at the reference fidelity ({a.rescore} {which} each, "
                       f"{a.ref_epochs} epochs; HV reference: accuracy 0, {ref_r:.4f} uJ)",
                       ["method", "HV per seed", "mean ± sd", "best reference accuracy per seed"],
                       [[r["method"], " ".join(f"{x:.3f}" for x in r["reference_hv_top_points"]["per_seed"]),
