@@ -1,4 +1,5 @@
-"""Shared by the bench scripts: the machine they ran on, a rich table, and the JSON record in reports/bench/.
+"""Shared by the bench scripts: the machine they ran on, a rich table, the JSON record in reports/bench/, and
+the append-only JSONL rows that make the long ones resumable.
 
 Every script prints a table and one ``summary:`` line, and writes ``reports/bench/<name>.json`` holding its
 arguments, rows, summary, goals and the machine (CPU model, cores, threads, package versions), so a number
@@ -13,6 +14,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,31 @@ def record(name: str, args: Any, rows: list[dict[str, Any]], summary: str, goals
     write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
     console.print(f"[dim]wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}[/dim]")
     return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The rows of a resumable benchmark; a line cut by a kill mid-write is skipped, so its row is run again."""
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def run_appending(jobs: list, fn: Callable[[Any], dict[str, Any]], procs: int, path: Path,
+                  describe: Callable[[dict[str, Any]], str]) -> Iterable[dict[str, Any]]:
+    """``fn`` over ``jobs`` in ``procs`` spawned processes; each row is appended to ``path`` (flushed) and
+    printed with ``describe`` as it finishes, then yielded. An interrupted run loses only the rows in flight."""
+    import multiprocessing as mp
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with mp.get_context("spawn").Pool(procs) as pool, path.open("a") as out:
+        for k, row in enumerate(pool.imap_unordered(fn, jobs, chunksize=1), 1):
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            console.print(f"[{k}/{len(jobs)} {time.perf_counter() - t0:.0f} s] {describe(row)}")
+            yield row

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing as mp
 import time
 from pathlib import Path
 
@@ -137,40 +136,31 @@ def schedule_job(job: tuple) -> dict:
 def load_rows(path: Path = TABLE) -> dict[int, dict]:
     """Rows by architecture, every stage merged (the last row of a stage wins)."""
     rows: dict[int, dict] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill mid-write: that row is re-run
-                continue
-            stage = r.pop("stage")
-            if stage == "scores":  # "params" is the knob dict in a train row: the count is n_params
-                r["n_params"] = r.pop("params")
-            merged = rows.setdefault(r["arch"], {"stages": []})
-            if stage.startswith("schedule:"):
-                merged.setdefault("schedules", {})[stage.split(":", 1)[1]] = r["rungs"]
-            else:
-                merged.update(r)
-            merged["stages"].append(stage)
+    for r in _common.read_jsonl(path):
+        stage = r.pop("stage")
+        if stage == "scores":  # "params" is the knob dict in a train row: the count is n_params
+            r["n_params"] = r.pop("params")
+        merged = rows.setdefault(r["arch"], {"stages": []})
+        if stage.startswith("schedule:"):
+            merged.setdefault("schedules", {})[stage.split(":", 1)[1]] = r["rungs"]
+        else:
+            merged.update(r)
+        merged["stages"].append(stage)
     return rows
+
+
+def _describe(row: dict) -> str:
+    what = " ".join(f"{r['val_accuracy']:.3f}" for r in row.get("rungs", [])) or ""
+    ref = f" reference {row['reference']:.3f}" if "reference" in row else ""
+    return f"arch {row['arch']:3d} {row['stage']}: {what}{ref}"
 
 
 def _run(jobs: list, fn, procs: int) -> None:  # noqa: ANN001
     if not jobs:
         _common.console.print("nothing to do: every row of this stage is in the table")
         return
-    TABLE.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with mp.get_context("spawn").Pool(procs) as pool, TABLE.open("a") as out:
-        for k, row in enumerate(pool.imap_unordered(fn, jobs, chunksize=1), 1):
-            out.write(json.dumps(row) + "\n")
-            out.flush()
-            what = " ".join(f"{r['val_accuracy']:.3f}" for r in row.get("rungs", [])) or ""
-            ref = f" reference {row['reference']:.3f}" if "reference" in row else ""
-            _common.console.print(f"[{k}/{len(jobs)} {time.perf_counter() - t0:.0f} s] arch {row['arch']:3d} "
-                                  f"{row['stage']}: {what}{ref}")
+    for _ in _common.run_appending(jobs, fn, procs, TABLE, _describe):
+        pass
 
 
 def main() -> None:

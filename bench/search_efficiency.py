@@ -118,7 +118,7 @@ def rescore_job(job: tuple) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-def top_points(run_: dict, k: int, how: str = "top") -> list[dict]:
+def front_points(run_: dict, k: int, how: str = "top") -> list[dict]:
     """``k`` points of a run's front: the most accurate (``top``), or spread evenly along it by energy from
     the cheapest to the most accurate (``spread``, both ends included)."""
     if how == "top":
@@ -130,45 +130,32 @@ def top_points(run_: dict, k: int, how: str = "top") -> list[dict]:
     return [front[i] for i in picks]
 
 
-def rescore(runs: list[dict], k: int, epochs: int, procs: int, how: str) -> dict[tuple[str, int], list[dict]]:
-    """Every run's ``k`` most accurate front points at the reference fidelity, by (method, seed). Resumable:
-    each finished point is appended to ``RESCORED`` and not trained again."""
-    import multiprocessing as mp
+def rescore(runs: list[dict], k: int, epochs: int, procs: int, how: str) -> None:
+    """Set every run's ``rescored``: its ``k`` front points (:func:`front_points`) at the reference fidelity.
+    Resumable: each finished point is appended to ``RESCORED`` and not trained again."""
+    def key(method: str, seed: int, trial: int, space: str) -> tuple:
+        return method, seed, trial, space, epochs
 
-    def key(r: dict) -> tuple:
-        return r["method"], r["seed"], r["trial"], r["space"], r["epochs"]
-
-    done = {key(r): r for r in _jsonl(RESCORED)}
-    jobs = [(r["method"], r["seed"], f, r["space"], epochs) for r in runs for f in top_points(r, k, how)
-            if (r["method"], r["seed"], f["trial"], r["space"], epochs) not in done]
+    done = {key(r["method"], r["seed"], r["trial"], r["space"]): r
+            for r in _common.read_jsonl(RESCORED) if r["epochs"] == epochs}
+    wanted = {id(r): front_points(r, k, how) for r in runs}
+    jobs = [(r["method"], r["seed"], f, r["space"], epochs) for r in runs for f in wanted[id(r)]
+            if key(r["method"], r["seed"], f["trial"], r["space"]) not in done]
     if jobs:
         _common.console.print(f"re-scoring {len(jobs)} front points at {epochs} epochs on the whole training part")
-        with mp.get_context("spawn").Pool(procs) as pool:
-            for row in pool.imap_unordered(rescore_job, jobs):
-                with RESCORED.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                done[key(row)] = row
-                _common.console.print(f"  {row['method']} seed {row['seed']} trial {row['trial']}: proxy "
-                                      f"{row['proxy'][0]:.3f} -> reference {row['reference'][0]:.3f} "
-                                      f"({row['seconds']:.0f} s)")
-    return {(r["method"], r["seed"]): [done[(r["method"], r["seed"], f["trial"], r["space"], epochs)]
-                                       for f in top_points(r, k, how)] for r in runs}
+        for row in _common.run_appending(jobs, rescore_job, procs, RESCORED, _describe):
+            done[key(row["method"], row["seed"], row["trial"], row["space"])] = row
+    for r in runs:
+        r["rescored"] = [done[key(r["method"], r["seed"], f["trial"], r["space"])] for f in wanted[id(r)]]
 
 
-def _jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill
-            continue
-    return out
+def _describe(row: dict) -> str:
+    return (f"{row['method']} seed {row['seed']} trial {row['trial']}: proxy {row['proxy'][0]:.3f} -> reference "
+            f"{row['reference'][0]:.3f} ({row['seconds']:.0f} s)")
 
 
 def load_runs() -> list[dict]:
-    return _jsonl(RUNS)
+    return _common.read_jsonl(RUNS)
 
 
 def sd(xs: list[float]) -> float:
@@ -209,8 +196,7 @@ def main() -> None:
     runs = [r for r in load_runs() if r["budget"] == a.budget and r["space"] == a.space and r["method"] in a.methods
             and r["seed"] in a.seeds]
     if a.rescore:
-        for (m, seed), pts in rescore(runs, a.rescore, a.ref_epochs, a.procs, a.rescore_points).items():
-            next(r for r in runs if (r["method"], r["seed"]) == (m, seed))["rescored"] = pts
+        rescore(runs, a.rescore, a.ref_epochs, a.procs, a.rescore_points)
     ref = a.ref_energy or 1.01 * max(e[2][1] for r in runs for e in r["events"] if e[2] is not None)
     ref_r = max([ref] + [1.01 * x["reference"][1] for r in runs for x in r.get("rescored", [])])
     for r in runs:

@@ -150,15 +150,12 @@ def _rdb(url: str, scheme: str) -> RDBHeartbeatStorage:
     from sqlalchemy.exc import IntegrityError
 
     kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
-    for attempt in range(3):
+    for wait in (0.2, 0.4):
         try:
-            return RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S,
-                                       grace_period=GRACE_S)
+            return RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         except IntegrityError:
-            if attempt == 2:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+            time.sleep(wait)
+    return RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
 
 
 def open_storage(url: str, create: bool = False) -> BaseStorage:

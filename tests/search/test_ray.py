@@ -35,7 +35,6 @@ def snnas(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
                           timeout=timeout)
 
 
-
 def _free_block(size: int) -> int:
     """The first base port of ``size`` consecutive ports that nothing listens on."""
     for base in range(46300, 60000, 500):

@@ -25,7 +25,6 @@ def snnas(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
                           timeout=timeout)
 
 
-
 def test_edge_tiny_search_end_to_end(tiny_search):
     cwd, r, wall = tiny_search
     assert r.returncode == 0, r.stderr[-2000:]
