@@ -28,3 +28,31 @@ def tiny_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str
     r = subprocess.run([sys.executable, "-m", "snnas", "search", "--space", "edge_tiny", "--budget", "4", "--quiet",
                         "--seed", "0"], cwd=cwd, capture_output=True, text=True, timeout=600)
     return cwd, r, time.perf_counter() - t0
+
+
+@pytest.fixture(scope="session")
+def hosts():
+    """Four real test hosts (network namespaces on a bridge, ``tests/_hosts.py``), torn down at the end."""
+    from tests._hosts import Hosts, unavailable
+
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
+    made = Hosts(4)
+    try:
+        yield made
+    finally:
+        made.down()
+
+
+@pytest.fixture(scope="session")
+def pg(hosts):
+    """A real PostgreSQL server on test host 1; ``pg.create_db(name)`` gives a new database's URL."""
+    from tests._hosts import PgServer
+
+    if (why := PgServer.unavailable()) is not None:
+        pytest.skip(why)
+    server = PgServer(hosts, 1)
+    try:
+        yield server
+    finally:
+        server.stop()

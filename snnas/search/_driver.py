@@ -12,9 +12,9 @@ import os
 import socket
 import time
 
+from snnas.search._locks import study_lock
 from snnas.search._options import SearchOptions
 from snnas.search._proxy import ProxyTrainer, RungResult
-from snnas.search._storage import lock_path
 from snnas.search._study import Heartbeat, claim, open_study
 from snnas.search._trial import TrialLife, failure_reason, rss_mb
 from snnas.search.space import SearchSpace
@@ -56,12 +56,12 @@ def live(life: TrialLife, trainer: ProxyTrainer) -> None:
     life.complete(result.val_accuracy, result.energy_uj, result.report.to_dict(), rss_mb(), n_val=trainer.n_val)
 
 
-def run_worker(opts: SearchOptions, space: SearchSpace, worker: int = 0, deadline: float | None = None,
+def run_worker(opts: SearchOptions, space: SearchSpace, deadline: float | None = None,
                trainer: ProxyTrainer | None = None) -> None:
     """Claim and run trials until the study holds ``opts.budget`` finished trials (or the deadline passes)."""
     trainer = trainer or make_trainer(opts, space)  # the data first: a corrupt dataset never opens the study
-    study = open_study(opts, space, seed_offset=worker)
-    lock = lock_path(opts.storage, opts.studies_dir, opts.study)
+    study = open_study(opts, space)
+    lock = study_lock(opts.storage, opts.studies_dir, opts.study)
     while deadline is None or time.time() < deadline:
         trial = claim(study, opts.budget, lock)
         if trial is None:

@@ -29,9 +29,9 @@ from typing import Any
 
 import optuna
 
+from snnas.search._locks import study_lock
 from snnas.search._options import SearchOptions
 from snnas.search._proxy import RUNG_SUMMARY_KEYS, ProxyTrainer
-from snnas.search._storage import lock_path
 from snnas.search._study import claim
 from snnas.search._trial import TrialLife, failure_reason, rss_mb
 from snnas.search.space import SearchSpace
@@ -119,7 +119,7 @@ class _StudySearch:
     def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions, deadline: float | None) -> None:
         super().__init__(metric=None, mode=None)  # two objectives: the study knows them, Tune need not
         self.study, self.space, self.opts, self.deadline = study, space, opts, deadline
-        self.lock = lock_path(opts.storage, opts.studies_dir, opts.study)
+        self.lock = study_lock(opts.storage, opts.studies_dir, opts.study)
         self.lives: dict[str, TrialLife] = {}  # Tune trial id -> its trial life
         self.errors: dict[str, str] = {}  # Tune trial id -> why its worker failed (from the scheduler)
         self.failures: list[str] = []

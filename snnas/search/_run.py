@@ -25,14 +25,14 @@ from rich.table import Table
 from snnas.data import get_entry as get_dataset
 from snnas.errors import SnnasError
 from snnas.search._driver import make_trainer, run_worker
+from snnas.search._locks import study_lock
 from snnas.search._options import SearchOptions
 from snnas.search._prescreen import PRESCREEN_SHARE, prescreen
 from snnas.search._proxy import ProxyTrainer
 from snnas.search._record import TrialRecord, counts_toward_budget
 from snnas.search._results import pareto_frame, write_pareto_csv
 from snnas.search._space_file import load_space
-from snnas.search._storage import lock_path
-from snnas.search._study import DUPLICATE_LIMIT, exhausted, locked, open_study
+from snnas.search._study import DUPLICATE_LIMIT, exhausted, open_study
 from snnas.search.space import SearchSpace
 
 __all__ = ["search"]
@@ -50,7 +50,7 @@ def _worker_main(opts: SearchOptions, worker: int, deadline: float | None) -> No
     _die_with_parent()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        run_worker(opts, load_space(opts.space), worker, deadline)
+        run_worker(opts, load_space(opts.space), deadline)
     except SnnasError as e:  # a user error: one line, like the CLI
         print(f"error: worker {worker}: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
@@ -110,7 +110,7 @@ class _WorkerRunner:
         if opts.workers == 1:
             def target() -> None:
                 try:
-                    run_worker(opts, space, 0, deadline, trainer)
+                    run_worker(opts, space, deadline, trainer)
                 except BaseException as e:  # noqa: BLE001 - handed to the main thread
                     self.errors.append(e)
 
@@ -161,7 +161,9 @@ def search(opts: SearchOptions, quiet: bool = False, console: Console | None = N
         from snnas.search._ray_cluster import check_address
 
         check_address(opts.ray.address)  # a bad or silent address is refused before any study is created
-    study = open_study(opts, space)  # fails fast on a missing dataset, a mismatched study or storage
+    # Fails fast on a missing dataset, a mismatched study or storage. Only the Ray driver samples here; the
+    # Optuna backend's workers open the study again, each taking its own sampler stream.
+    study = open_study(opts, space, sampling=opts.backend == "ray")
     if opts.prescreen:
         _prescreen(study, space, opts, local, quiet, console)
     del local
@@ -206,7 +208,7 @@ def _prescreen(study: optuna.Study, space: SearchSpace, opts: SearchOptions, tra
                console: Console) -> None:
     """Once per study (the first search process to get the lock does it): score ``opts.prescreen`` candidates
     without training and queue the promising ones; recorded as the study's ``prescreen`` attribute."""
-    with locked(lock_path(opts.storage, opts.studies_dir, opts.study)):
+    with study_lock(opts.storage, opts.studies_dir, opts.study):
         if "prescreen" in study.user_attrs:
             return
         pool = max(1, round(PRESCREEN_SHARE * opts.budget))

@@ -3,7 +3,8 @@
 * ``sqlite:///studies/<study>.db`` (the default): one file, any number of worker processes on one machine.
   Writers wait up to a minute for SQLite's lock instead of failing with "database is locked".
 * Any other SQLAlchemy URL (``postgresql://``, ``mysql://``): Optuna's RDB storage, for workers on several
-  machines that reach one database server.
+  machines that reach one database server. A plain ``postgresql://`` URL is served by psycopg 3 (the
+  ``snnas[postgresql]`` extra) unless psycopg2 is installed, which SQLAlchemy would pick by default.
 * ``journal:///path/to/study.log``: Optuna's append-only journal file (``JournalFileBackend`` with its
   ``O_EXCL`` lock file), the storage Optuna recommends for several processes or machines sharing a network
   file system, where SQLite's locking is unreliable. snnas adds what Optuna's journal storage lacks:
@@ -29,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from snnas import _faults
 from snnas.errors import SnnasError, first_line
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "default_url", "open_storage", "storage_file", "lock_path"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "db_url", "default_url", "open_storage", "storage_file"]
 
 HEARTBEAT_S, GRACE_S = 2, 8
 JOURNAL = "journal:///"
@@ -54,11 +55,28 @@ def storage_file(url: str) -> Path | None:
     return None
 
 
-def lock_path(url: str, studies_dir: str | Path, study: str) -> Path:
-    """The file lock that makes claiming a budget slot atomic: beside the storage file, so every process
-    using that file shares it whatever its working folder; under ``studies_dir`` for a database server."""
-    f = storage_file(url)
-    return (f.parent if f is not None else Path(studies_dir)) / f".{study}.lock"
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def db_url(url: str) -> str:
+    """The SQLAlchemy URL for a database ``--storage``: ``postgresql://`` names no driver, and SQLAlchemy 2's
+    default (psycopg2) is not what ``snnas[postgresql]`` installs; psycopg 3 serves it unless psycopg2 is
+    there. A missing driver is a one-line error that says what to install."""
+    scheme, sep, rest = url.partition("://")
+    if scheme == "postgresql" and not _installed("psycopg2"):
+        if not _installed("psycopg"):
+            raise SnnasError("--storage postgresql://... needs a PostgreSQL driver: pip install 'snnas[postgresql]' "
+                             "(psycopg 3)")
+        return f"postgresql+psycopg{sep}{rest}"
+    if scheme == "mysql" and not _installed("MySQLdb"):
+        if not _installed("pymysql"):
+            raise SnnasError("--storage mysql://... needs a MySQL driver: pip install pymysql "
+                             "(then mysql+pymysql://...)")
+        return f"mysql+pymysql{sep}{rest}"
+    return url
 
 
 def _never_beat(t: FrozenTrial, now: datetime) -> bool:
@@ -120,6 +138,24 @@ def _fault_on_writes(engine) -> None:  # noqa: ANN001
     event.listen(engine, "after_cursor_execute", after)
 
 
+def _fault_on_appends(storage: JournalHeartbeatStorage) -> None:
+    """``storage`` fault site on the journal: a write that holds the journal's lock file and has not yet
+    appended its lines (a kill there leaves the lock file for Optuna's 30 s grace period to break)."""
+    lock = storage._backend._lock
+    acquire = lock.acquire
+
+    def acquire_then_fault() -> bool:
+        got = acquire()
+        try:
+            _faults.point("storage")
+        except BaseException:
+            lock.release()
+            raise
+        return got
+
+    lock.acquire = acquire_then_fault
+
+
 def _require_optuna_sqlite(f: Path) -> None:
     """Refuse an existing SQLite file that is not an Optuna storage *before* Optuna opens it: its constructor
     writes its schema into any SQLite file, so an emptied study file or another program's database would be
@@ -149,7 +185,8 @@ def _rdb(url: str, scheme: str) -> RDBHeartbeatStorage:
     schema is there now: open again (snnas's own processes take the claim lock for this; others don't)."""
     from sqlalchemy.exc import IntegrityError
 
-    kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {}
+    kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {"pool_pre_ping": True}
+    url = db_url(url)
     for wait in (0.2, 0.4):
         try:
             return RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
@@ -173,12 +210,17 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
     scheme = url.split(":", 1)[0].split("+")[0]
     try:
         if url.startswith(JOURNAL):
-            return JournalHeartbeatStorage(f)
+            storage = JournalHeartbeatStorage(f)
+            if _faults.planned("storage"):
+                _fault_on_appends(storage)
+            return storage
         if scheme in ("sqlite", "postgresql", "mysql"):
             storage = _rdb(url, scheme)
             if _faults.planned("storage"):
                 _fault_on_writes(storage.engine)
             return storage
+    except SnnasError:
+        raise
     except Exception as e:  # noqa: BLE001 - not a database, a corrupt journal, a newer schema, no server
         raise SnnasError(f"cannot read {url} as an Optuna storage ({type(e).__name__}: {first_line(e, 200)})") from None
     raise SnnasError(f"--storage must be sqlite:///FILE, journal:///FILE or a database URL "

@@ -3,8 +3,12 @@
 * **Storage.** One Optuna storage per study (default ``sqlite:///studies/<study>.db``), the single store of
   results; ``optuna-dashboard`` and the ``optuna`` CLI read it unchanged.
 * **Budget.** ``--budget N`` means N trials that finished on their own: COMPLETE, PRUNED, or FAIL with a
-  recorded reason. Claiming a slot (count, then ``ask``) happens under a file lock, so any number of worker
-  processes, of either backend, finish exactly N.
+  recorded reason. Claiming a slot (count, then ``ask``) happens under the study lock (:mod:`._locks`: a file
+  lock for SQLite, the journal's lock file, a database lock on a server), so any number of worker processes,
+  of either backend, on one machine or several, finish exactly N.
+* **Sampler streams.** Every process that joins a study takes the next stream number under the lock and seeds
+  its sampler ``--seed + stream``: processes never propose from the same random stream, and a lone run in a
+  new study (stream 0) is reproducible.
 * **Resume.** Every running trial sends a heartbeat. A trial whose process died goes stale, is marked FAIL
   by Optuna (without a reason, so it does not count) and re-enqueued with the same parameters and seed.
   Re-running the same command therefore resumes: finished trials count, interrupted ones are re-run.
@@ -12,24 +16,25 @@
 
 from __future__ import annotations
 
-import fcntl
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from snnas import _faults
 from snnas.errors import SnnasError, first_line
+from snnas.search._locks import study_lock
 from snnas.search._options import SAMPLERS, SearchOptions
 from snnas.search._record import Attr, TrialRecord, counts_toward_budget, interrupted
-from snnas.search._storage import HEARTBEAT_S, lock_path, open_storage
+from snnas.search._storage import HEARTBEAT_S, open_storage
 from snnas.search.space import SearchSpace
 
-__all__ = ["DIRECTIONS", "OBJECTIVES", "Heartbeat", "claim", "finished_count", "locked", "make_sampler",
+__all__ = ["DIRECTIONS", "OBJECTIVES", "STREAMS", "Heartbeat", "claim", "finished_count", "make_sampler",
            "exhausted", "open_study", "retry_stale"]
+
+STREAMS = "sampler_streams"  # study attribute: how many sampler streams processes have taken
 
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
 OBJECTIVES = ["val_accuracy", "energy_uj"]
@@ -66,19 +71,19 @@ def retry_stale(study: optuna.Study, trial: FrozenTrial, trials: list[FrozenTria
     study.enqueue_trial(record.planned_params, user_attrs=attrs)
 
 
-def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) -> optuna.Study:
-    """Create or load the study; a study made for another space or dataset is refused, not mixed.
+def open_study(opts: SearchOptions, space: SearchSpace, sampling: bool = True) -> optuna.Study:
+    """Create or load the study; a study made for another space or dataset is refused, not mixed. With
+    ``sampling`` the study gets this process's own sampler stream (a process that only watches takes none).
 
-    Under the claim lock: Optuna's RDB storage creates its tables and version row when it first opens a file,
+    Under the study lock: Optuna's RDB storage creates its tables and version row when it first opens a file,
     and processes doing that at once on a new file collided (``UNIQUE constraint failed:
     alembic_version.version_num``, found by the four-process test). The study's attributes are written under
     it too, and a run killed between them is completed by the next, not refused.
     """
-    with locked(lock_path(opts.storage, opts.studies_dir, opts.study)):
+    with study_lock(opts.storage, opts.studies_dir, opts.study):
         storage = open_storage(opts.storage, create=True)
         try:
             study = optuna.create_study(study_name=opts.study, storage=storage, directions=DIRECTIONS,
-                                        sampler=make_sampler(opts.sampler, opts.seed + seed_offset),
                                         load_if_exists=True)
             attrs = study.user_attrs
         except Exception as e:  # noqa: BLE001 - a damaged file or another program's database: refuse, touch nothing
@@ -94,6 +99,10 @@ def open_study(opts: SearchOptions, space: SearchSpace, seed_offset: int = 0) ->
                            ("objectives", OBJECTIVES), ("profile", space.profile)):
             if key not in attrs:
                 study.set_user_attr(key, value)
+        if sampling:
+            stream = int(attrs.get(STREAMS, 0))
+            study.set_user_attr(STREAMS, stream + 1)
+            study.sampler = make_sampler(opts.sampler, opts.seed + stream)
     return study
 
 
@@ -111,20 +120,10 @@ def exhausted(trials: list[FrozenTrial]) -> bool:
     return len(last) == DUPLICATE_LIMIT and all(Attr.DUPLICATE_OF in t.user_attrs for t in last)
 
 
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def claim(study: optuna.Study, budget: int, lock: Path) -> optuna.Trial | None | bool:
-    """A new trial, ``None`` when the budget is met, or ``False`` to wait (slots held by running trials)."""
-    with locked(lock):
+def claim(study: optuna.Study, budget: int, lock: AbstractContextManager[None]) -> optuna.Trial | None | bool:
+    """A new trial, ``None`` when the budget is met, or ``False`` to wait (slots held by running trials);
+    ``lock`` is the study's lock (:func:`._locks.study_lock`)."""
+    with lock:
         optuna.storages.fail_stale_trials(study)  # dead processes' trials fail (no reason: not counted)
         trials = study.get_trials(deepcopy=False)
         # Re-queue every interrupted trial that lacks its re-run. Done here, under the lock, rather than in the

@@ -46,12 +46,13 @@ def test_a_rerun_killed_before_sampling_is_rerun_with_the_queued_params(tmp_path
 
 def test_claim_repairs_lost_reruns_and_frees_slots_of_trials_that_never_beat(tmp_path, monkeypatch):
     from snnas.search import _storage
+    from snnas.search._locks import study_lock
     from snnas.search._storage import open_storage
     from snnas.search._study import claim
 
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", create=True)
     study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])
-    lock = tmp_path / ".s.lock"
+    lock = study_lock(f"sqlite:///{tmp_path / 's.db'}", tmp_path, "s")
     # 1. failed by the stale check, then the process died before queueing the re-run: the claim queues it
     lost = study.ask()
     lost.suggest_categorical("T", [1, 2])

@@ -1,0 +1,170 @@
+"""The study lock: what makes claiming a budget slot (and creating a study, and the one pre-screen) atomic
+for every worker of a study, on whichever machine it runs. One kind per storage, all used the same way
+(``with study_lock(url, studies_dir, study): ...``):
+
+* ``sqlite:///`` -- an ``flock`` on ``.<study>.lock`` beside the database file. SQLite serves one machine, and
+  so does this lock (the kernel drops it when the holder dies, however it dies).
+* ``journal:///`` -- the journal's own kind of lock, Optuna's :class:`JournalFileOpenLock`: a lock file made
+  with ``O_EXCL`` beside the journal (``.<study>.claim.lock``), which NFSv3 and later make atomic across
+  machines. A holder that dies leaves the file behind; Optuna breaks a lock file whose modification time has
+  not changed for its grace period, so while held the file is touched every ``TOUCH_S`` seconds, and a dead
+  holder's lock is broken ``JOURNAL_GRACE_S`` seconds after its last touch (not after a fixed time, which a long
+  hold -- the pre-screen -- would outlast).
+* ``postgresql://`` -- a PostgreSQL session advisory lock (``pg_advisory_lock``) keyed on the study name, on a
+  connection of its own. The server drops it when the holder's connection ends, so a killed host frees it at
+  once.
+* ``mysql://`` -- MySQL's named lock (``GET_LOCK``), the same design; it has not been run against a server.
+
+A local file lock would not do for the last three: workers on several machines each lock their own file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from snnas.errors import SnnasError, first_line
+from snnas.search._storage import JOURNAL, SQLITE, db_url, storage_file
+
+__all__ = ["JOURNAL_GRACE_S", "TOUCH_S", "StudyLock", "locked", "lock_description", "lock_path", "study_lock"]
+
+TOUCH_S, JOURNAL_GRACE_S = 2.0, 20
+_NAMESPACE = 0x736E6E61  # "snna": the first key of snnas's advisory locks, so other programs' keys don't clash
+
+
+def lock_path(url: str, studies_dir: str | Path, study: str) -> Path:
+    """The SQLite lock file: beside the database, so every process using that file shares it whatever its
+    working folder."""
+    f = storage_file(url)
+    return (f.parent if f is not None else Path(studies_dir)) / f".{study}.lock"
+
+
+class StudyLock:
+    """A reusable ``with`` lock (one hold at a time per thread) over a factory of one-shot context managers."""
+
+    def __init__(self, make: Callable[[], AbstractContextManager[None]]) -> None:
+        self._make, self._held = make, threading.local()
+
+    def __enter__(self) -> None:
+        cm = self._make()
+        cm.__enter__()
+        self._held.cm = cm
+
+    def __exit__(self, *exc: object) -> None:
+        cm, self._held.cm = self._held.cm, None
+        cm.__exit__(*exc)
+
+
+def study_lock(url: str, studies_dir: str | Path, study: str) -> StudyLock:
+    """The lock every worker of ``study`` at ``url`` takes to claim a slot."""
+    if url.startswith(JOURNAL):
+        base = storage_file(url).parent / f".{study}.claim"
+        return StudyLock(lambda: _journal_lock(base))
+    scheme = url.split(":", 1)[0].split("+")[0]
+    if scheme == "postgresql":
+        return StudyLock(lambda: _server_lock(url, study, "SELECT pg_advisory_lock(:a, :b)",
+                                              "SELECT pg_advisory_unlock(:a, :b)"))
+    if scheme == "mysql":
+        return StudyLock(lambda: _server_lock(url, study, "SELECT GET_LOCK(:name, -1)", "SELECT RELEASE_LOCK(:name)"))
+    if not url.startswith(SQLITE):
+        raise SnnasError(f"no study lock for storage {url!r}")  # open_storage refuses such URLs first
+    path = lock_path(url, studies_dir, study)
+    return StudyLock(lambda: locked(path))
+
+
+def lock_description(url: str) -> str:
+    """What guards the budget on this storage, in words (for the docs and ``--help``-style messages)."""
+    if url.startswith(JOURNAL):
+        return "the journal's O_EXCL lock file"
+    scheme = url.split(":", 1)[0].split("+")[0]
+    return {"postgresql": "a PostgreSQL advisory lock", "mysql": "a MySQL named lock"}.get(scheme, "a local file lock")
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _journal_lock(base: Path) -> Iterator[None]:
+    from optuna.storages.journal import JournalFileOpenLock
+
+    base.parent.mkdir(parents=True, exist_ok=True)
+    lock = JournalFileOpenLock(str(base), grace_period=JOURNAL_GRACE_S)
+    lock.acquire()
+    stop = threading.Event()
+
+    def touch() -> None:  # "still held": Optuna breaks a lock file only once its mtime stops changing
+        while not stop.wait(TOUCH_S):
+            try:
+                os.utime(lock._lock_file)
+            except OSError:
+                return
+
+    keeper = threading.Thread(target=touch, daemon=True, name="snnas-claim-lock")
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
+        try:
+            lock.release()
+        except RuntimeError:  # broken by another worker after we stalled past the grace period
+            pass
+
+
+_ENGINES: dict[str, object] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(url: str):  # noqa: ANN202 - a SQLAlchemy Engine
+    """One small engine per database and process: the lock's connection is not one of Optuna's, so holding
+    the lock never starves the storage's own pool (nor is it ended by Optuna's sessions)."""
+    from sqlalchemy import create_engine
+
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = create_engine(db_url(url), pool_size=1, max_overflow=2, pool_pre_ping=True)
+        return _ENGINES[url]
+
+
+def _keys(study: str) -> dict[str, object]:
+    crc = zlib.crc32(study.encode())
+    return {"a": _NAMESPACE, "b": crc - 2**32 if crc >= 2**31 else crc, "name": f"snnas:{study}"[:64]}
+
+
+@contextmanager
+def _server_lock(url: str, study: str, take: str, give: str) -> Iterator[None]:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    keys = _keys(study)
+    try:
+        conn = _engine(url).connect()
+        conn.execute(text(take), keys)
+        conn.commit()  # the lock belongs to the session, not to this transaction
+    except SQLAlchemyError as e:
+        raise SnnasError(f"cannot take the study lock on {url.split('@')[-1]} ({type(e).__name__}: "
+                         f"{first_line(e, 200)})") from None
+    try:
+        yield
+    finally:
+        try:
+            conn.execute(text(give), keys)
+            conn.commit()
+        except SQLAlchemyError:
+            conn.invalidate()  # a dropped connection: the server has already freed the lock with the session
+        finally:
+            conn.close()
