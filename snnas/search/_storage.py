@@ -180,19 +180,22 @@ def _require_optuna_sqlite(f: Path) -> None:
 
 def _rdb(url: str, scheme: str) -> RDBHeartbeatStorage:
     """Optuna's RDB storage. Opening writes the schema and its version row into a new database; another
-    program opening the same new file at that moment (``optuna.load_study``, a dashboard) can insert the row
-    first, and the loser's ``UNIQUE constraint failed: alembic_version.version_num`` then only means the
-    schema is there now: open again (snnas's own processes take the claim lock for this; others don't)."""
-    from sqlalchemy.exc import IntegrityError
+    program opening the same new database at that moment (``optuna.load_study``, a dashboard) can create them
+    first, and the loser's error (``UNIQUE constraint failed: alembic_version.version_num`` on SQLite; a
+    duplicate table or type on PostgreSQL) then only means the schema is there now: open again (snnas's own
+    processes take the study lock for this; others don't)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     kwargs = {"connect_args": {"timeout": 60}} if scheme == "sqlite" else {"pool_pre_ping": True}
     url = db_url(url)
-    for wait in (0.2, 0.4):
+    for wait in (0.2, 0.4, None):
         try:
             return RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-        except IntegrityError:
+        except (IntegrityError, ProgrammingError) as e:
+            if wait is None or not (isinstance(e, IntegrityError) or "already exists" in str(e)):
+                raise
             time.sleep(wait)
-    return RDBHeartbeatStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+    raise AssertionError("unreachable")
 
 
 def open_storage(url: str, create: bool = False) -> BaseStorage:

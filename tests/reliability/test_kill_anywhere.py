@@ -4,10 +4,14 @@ Each chain is one study (edge_tiny, ``--budget 6``) in its own folder, searched 
 again and again. Every run but the last dies by SIGKILL: at a fault-injection site (``SNNAS_FAULTS``, see
 ``snnas/_faults.py``) chosen with its hit number by a seeded RNG, or after a seeded random delay (the process
 is then killed from outside, wherever it is). The sites cover claiming a slot, sampling, training steps, the
-model's forward pass, energy counting, SQLite writes inside an open transaction, and report writing. After
-every kill SQLite's integrity check must pass; after the final, uninterrupted run the study must hold exactly
-the budget, every interrupted trial re-run once with its parameters and seed, nothing counted twice, and a
-report made of whole files.
+model's forward pass, energy counting, storage writes (an SQL write inside its open transaction; a journal
+write holding the journal's lock file, before its lines are appended), and report writing. After every kill
+the storage must be whole (SQLite's integrity check; every journal line whole JSON; the PostgreSQL study
+readable); after the final, uninterrupted run the study must hold exactly the budget, every interrupted trial
+re-run once with its parameters and seed, nothing counted twice, and a report made of whole files.
+
+The chains run on each storage: SQLite (the default, 5 chains), the journal file and a real PostgreSQL
+server on a test host (2 chains each, the first two chains' plans).
 
 ``SNNAS_KILL_SEED`` picks another seeded plan (the default one runs in CI); the plan and what each kill hit
 are printed (``pytest -s``).
@@ -15,6 +19,7 @@ are printed (``pytest -s``).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -26,6 +31,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from snnas.search._storage import open_storage
 from tests.reliability._checks import check_report, check_study, snnas, sqlite_ok
 
 SEED = int(os.environ.get("SNNAS_KILL_SEED", "2026"))
@@ -47,10 +53,26 @@ def kill_plan(seed: int) -> list[list[str]]:
     return plan
 
 
-def run_chain(folder: Path, kills: list[str], seed: int) -> list[tuple[str, str]]:
+def storage_whole(folder: Path, url: str | None) -> None:
+    """The storage after a kill: SQLite passes its integrity check, every journal line is whole JSON, and
+    any storage still opens as an Optuna storage."""
+    if url is None:
+        db = folder / "studies" / f"{STUDY}.db"
+        if db.exists():
+            sqlite_ok(db)
+        return
+    if url.startswith("journal:///"):
+        log = Path(url.removeprefix("journal:///"))
+        if not log.exists():
+            return
+        assert all(isinstance(json.loads(line), dict) for line in log.read_text().splitlines()), log
+    open_storage(url)
+
+
+def run_chain(folder: Path, kills: list[str], seed: int, url: str | None = None) -> list[tuple[str, str]]:
     folder.mkdir()
     args = ("search", "--space", "edge_tiny", "--budget", str(BUDGET), "--quiet", "--threads", "1",
-            "--seed", str(seed))
+            "--seed", str(seed), *(("--storage", url) if url else ()))
     outcomes = []
     for kill in kills:
         env = dict(os.environ)
@@ -69,8 +91,7 @@ def run_chain(folder: Path, kills: list[str], seed: int) -> list[tuple[str, str]
         else:
             assert p.returncode == 0 and "Traceback" not in err, (kill, p.returncode, err[-3000:])
             outcomes.append((kill, "not reached"))
-        if (folder / "studies" / f"{STUDY}.db").exists():
-            sqlite_ok(folder / "studies" / f"{STUDY}.db")
+        storage_whole(folder, url)
     env = {k: v for k, v in os.environ.items() if k != "SNNAS_FAULTS"}
     p = snnas(*args, cwd=folder, env=env)
     out, err = p.communicate(timeout=900)
@@ -105,3 +126,26 @@ def test_sigkill_anywhere_then_rerun_ends_with_exactly_the_budget(tmp_path):
         print(f"chain {c}: {', '.join(f'{k} {o}' for k, o in outcomes)}; {counts}")
     print(f"{killed} kill points survived in {time.perf_counter() - t0:.0f} s")
     assert killed >= 20
+
+
+@pytest.mark.slow  # fault injection with real processes and a real server; run by .ci/run (pytest -m slow)
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_sigkill_anywhere_on_the_journal_and_postgresql_storages(kind, request, tmp_path):
+    plan = kill_plan(SEED)[:2]
+    if kind == "postgresql":
+        pg = request.getfixturevalue("pg")
+        urls = [pg.create_db(f"kill{c}") for c in range(len(plan))]
+    else:
+        urls = [f"journal:///{tmp_path / f'chain{c}' / 'shared' / 'study.log'}" for c in range(len(plan))]
+    print(f"\nkill plan on {kind} (SNNAS_KILL_SEED={SEED}):")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda c: run_chain(tmp_path / f"chain{c}", plan[c], SEED + c, urls[c]),
+                                range(len(plan))))
+    killed = 0
+    for c, outcomes in enumerate(results):
+        study = optuna.load_study(study_name=STUDY, storage=open_storage(urls[c]))
+        counts = check_study(study, BUDGET)
+        check_report(tmp_path / f"chain{c}" / "reports" / STUDY, study)
+        killed += sum(o == "killed" for _, o in outcomes)
+        print(f"chain {c}: {', '.join(f'{k} {o}' for k, o in outcomes)}; {counts}")
+    assert killed >= 8

@@ -8,7 +8,6 @@ from optuna.trial import TrialState
 
 from snnas.errors import SnnasError
 from snnas.search import _storage
-from snnas.search._locks import lock_path
 from snnas.search._storage import open_storage
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -28,10 +27,6 @@ def test_journal_heartbeats_make_dead_trials_stale(tmp_path, monkeypatch):
     # another process reading the same file sees the same study
     again = optuna.load_study(study_name=study.study_name, storage=open_storage(url))
     assert [t.state for t in again.trials] == [TrialState.FAIL, TrialState.FAIL]
-
-
-def test_the_claim_lock_lives_beside_the_storage_file(tmp_path):
-    assert lock_path(f"sqlite:///{tmp_path}/a/s.db", "studies", "x") == tmp_path / "a" / ".x.lock"
 
 
 @pytest.mark.parametrize(("make", "url", "message"), [
