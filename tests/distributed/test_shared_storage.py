@@ -1,8 +1,8 @@
-"""One study on a real PostgreSQL server, searched from several real test hosts (network namespaces).
+"""One study on a real PostgreSQL server (or a shared journal file), searched from several real test hosts.
 
-The server runs on host 1 (``tests/_hosts.py``); every search runs as the README's ``snnas search`` command on
-another host, in a working folder of its own, so the only thing the hosts share is the database: the budget
-must hold through the database's own lock, not a file lock.
+The hosts are network namespaces (``tests/_hosts.py``); the server runs on host 1. Every search runs as the
+README's ``snnas search`` command on another host, in a working folder of its own, so the only thing the hosts
+share is the storage: the budget must hold through the storage's own lock, not a local file lock.
 """
 
 from __future__ import annotations
@@ -86,8 +86,14 @@ def test_the_advisory_lock_excludes_other_connections_and_dies_with_its_host(pg,
 
 
 @pytest.mark.slow  # three hosts' searches; run by .ci/run (pytest -m slow)
-def test_three_hosts_on_one_postgresql_study_finish_exactly_the_budget(pg, hosts, tmp_path):
-    url, budget = pg.create_db("three"), 7  # edge_tiny has 8 architectures
+@pytest.mark.parametrize("kind", ["postgresql", "journal"])
+def test_three_hosts_on_one_study_finish_exactly_the_budget(kind, request, hosts, tmp_path):
+    """On a PostgreSQL server, and on a journal file that all hosts see (as on NFS)."""
+    if kind == "postgresql":
+        url = request.getfixturevalue("pg").create_db("three")
+    else:
+        url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
+    budget = 7  # edge_tiny has 8 architectures
     procs = [hosts.popen(i, search_argv(url, budget), cwd=host_folder(tmp_path, i), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True) for i in (2, 3, 4)]
     outs = [p.communicate(timeout=900) for p in procs]
@@ -100,7 +106,7 @@ def test_three_hosts_on_one_postgresql_study_finish_exactly_the_budget(pg, hosts
     trained = [t for t in study.trials if "duplicate_of" not in t.user_attrs and t.state != TrialState.FAIL]
     assert len({t.user_attrs["host"] for t in trained}) >= 2  # the hosts really shared the work
     assert study.user_attrs["sampler_streams"] == 3  # each host sampled its own stream
-    assert not list(tmp_path.glob("h*/studies/.*.lock"))  # no host used a local file lock
+    assert not list(tmp_path.glob("**/.*.lock"))  # no host used a local file lock; the claim locks were released
 
 
 @pytest.mark.slow  # hosts killed mid-search; run by .ci/run (pytest -m slow)
