@@ -24,12 +24,12 @@ import fcntl
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from snnas.errors import SnnasError, first_line
-from snnas.search._storage import JOURNAL, SQLITE, db_url, storage_file
+from snnas.search._storage import JOURNAL, SQLITE, bad_url, db_url, shown, storage_file
 
 __all__ = ["JOURNAL_GRACE_S", "TOUCH_S", "StudyLock", "locked", "lock_description", "lock_path", "study_lock"]
 
@@ -45,10 +45,25 @@ def lock_path(url: str, studies_dir: str | Path, study: str) -> Path:
 
 
 class StudyLock:
-    """A reusable ``with`` lock (one hold at a time per thread) over a factory of one-shot context managers."""
+    """The study's lock as a reusable ``with`` (one hold at a time per thread). It is a description (storage,
+    folder, study), so it pickles: Ray Tune pickles the searcher that holds it."""
 
-    def __init__(self, make: Callable[[], AbstractContextManager[None]]) -> None:
-        self._make, self._held = make, threading.local()
+    def __init__(self, url: str, studies_dir: str | Path, study: str) -> None:
+        scheme = url.split(":", 1)[0].split("+")[0]
+        if not (url.startswith((JOURNAL, SQLITE)) or scheme in ("postgresql", "mysql")):
+            raise SnnasError(bad_url(url))
+        self.url, self.studies_dir, self.study, self.scheme = url, studies_dir, study, scheme
+        self._held = threading.local()
+
+    def _make(self) -> AbstractContextManager[None]:
+        if self.url.startswith(JOURNAL):
+            return _journal_lock(storage_file(self.url).parent / f".{self.study}.claim")
+        if self.scheme == "postgresql":
+            return _server_lock(self.url, self.study, "SELECT pg_advisory_lock(:a, :b)",
+                                "SELECT pg_advisory_unlock(:a, :b)")
+        if self.scheme == "mysql":
+            return _server_lock(self.url, self.study, "SELECT GET_LOCK(:name, -1)", "SELECT RELEASE_LOCK(:name)")
+        return locked(lock_path(self.url, self.studies_dir, self.study))
 
     def __enter__(self) -> None:
         cm = self._make()
@@ -59,22 +74,17 @@ class StudyLock:
         cm, self._held.cm = self._held.cm, None
         cm.__exit__(*exc)
 
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_held"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._held = threading.local()
+
 
 def study_lock(url: str, studies_dir: str | Path, study: str) -> StudyLock:
     """The lock every worker of ``study`` at ``url`` takes to claim a slot."""
-    if url.startswith(JOURNAL):
-        base = storage_file(url).parent / f".{study}.claim"
-        return StudyLock(lambda: _journal_lock(base))
-    scheme = url.split(":", 1)[0].split("+")[0]
-    if scheme == "postgresql":
-        return StudyLock(lambda: _server_lock(url, study, "SELECT pg_advisory_lock(:a, :b)",
-                                              "SELECT pg_advisory_unlock(:a, :b)"))
-    if scheme == "mysql":
-        return StudyLock(lambda: _server_lock(url, study, "SELECT GET_LOCK(:name, -1)", "SELECT RELEASE_LOCK(:name)"))
-    if not url.startswith(SQLITE):
-        raise SnnasError(f"no study lock for storage {url!r}")  # open_storage refuses such URLs first
-    path = lock_path(url, studies_dir, study)
-    return StudyLock(lambda: locked(path))
+    return StudyLock(url, studies_dir, study)
 
 
 def lock_description(url: str) -> str:
@@ -156,7 +166,7 @@ def _server_lock(url: str, study: str, take: str, give: str) -> Iterator[None]:
         conn.execute(text(take), keys)
         conn.commit()  # the lock belongs to the session, not to this transaction
     except SQLAlchemyError as e:
-        raise SnnasError(f"cannot take the study lock on {url.split('@')[-1]} ({type(e).__name__}: "
+        raise SnnasError(f"cannot reach {shown(url)} for the study lock ({type(e).__name__}: "
                          f"{first_line(e, 200)})") from None
     try:
         yield

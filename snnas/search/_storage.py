@@ -30,7 +30,8 @@ from optuna.trial import FrozenTrial, TrialState
 from snnas import _faults
 from snnas.errors import SnnasError, first_line
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "db_url", "default_url", "open_storage", "storage_file"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "bad_url", "db_url", "default_url", "open_storage", "shown",
+           "storage_file"]
 
 HEARTBEAT_S, GRACE_S = 2, 8
 JOURNAL = "journal:///"
@@ -225,6 +226,17 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
     except SnnasError:
         raise
     except Exception as e:  # noqa: BLE001 - not a database, a corrupt journal, a newer schema, no server
-        raise SnnasError(f"cannot read {url} as an Optuna storage ({type(e).__name__}: {first_line(e, 200)})") from None
-    raise SnnasError(f"--storage must be sqlite:///FILE, journal:///FILE or a database URL "
-                     f"(postgresql://..., mysql://...), got {url!r}")
+        raise SnnasError(f"cannot read {shown(url)} as an Optuna storage ({type(e).__name__}: {first_line(e, 200)})") from None
+    raise SnnasError(bad_url(url))
+
+
+def bad_url(url: str) -> str:
+    return (f"--storage must be sqlite:///FILE, journal:///FILE or a database URL (postgresql://..., "
+            f"mysql://...), got {shown(url)!r}")
+
+
+def shown(url: str) -> str:
+    """``url`` with any password masked, for messages."""
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -75,3 +75,18 @@ def test_a_journal_lock_whose_holder_was_killed_is_broken_after_the_grace_period
     with study_lock(url, tmp_path, "s"):
         waited = time.monotonic() - t0
     assert 2.5 < waited < 30, waited  # broken once its mtime stopped changing for the grace period
+
+
+@pytest.mark.parametrize("url", ["sqlite:///{d}/s.db", "journal:///{d}/s.log", "postgresql://u@h/db"])
+def test_the_lock_pickles_as_its_description(url, tmp_path):
+    """Ray Tune pickles the searcher, which holds the lock (every Ray search had 0 trials when it did not)."""
+    import copy
+    import pickle
+
+    lock = study_lock(url.format(d=tmp_path), tmp_path, "s")
+    assert pickle.dumps(lock)
+    again = copy.deepcopy(lock)  # the same state protocol as unpickling
+    assert (again.url, again.studies_dir, again.study) == (lock.url, lock.studies_dir, lock.study)
+    if not url.startswith("postgresql"):
+        with again:
+            pass
