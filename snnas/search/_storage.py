@@ -226,7 +226,8 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
     except SnnasError:
         raise
     except Exception as e:  # noqa: BLE001 - not a database, a corrupt journal, a newer schema, no server
-        raise SnnasError(f"cannot read {shown(url)} as an Optuna storage ({type(e).__name__}: {first_line(e, 200)})") from None
+        raise SnnasError(f"cannot read {shown(url)} as an Optuna storage ({type(e).__name__}: "
+                         f"{first_line(e, 200)})") from None
     raise SnnasError(bad_url(url))
 
 
