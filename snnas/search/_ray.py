@@ -124,15 +124,6 @@ class _StudySearch:
         self.errors: dict[str, str] = {}  # Tune trial id -> why its worker failed (from the scheduler)
         self.failures: list[str] = []
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Tune pickles the Tuner's state, searcher included, when the Tuner is made (it is never restored: the
-        study is the state). The study lock's per-thread hold cannot be pickled; it is made anew instead."""
-        return {k: v for k, v in self.__dict__.items() if k != "lock"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.lock = study_lock(self.opts.storage, self.opts.studies_dir, self.opts.study)
-
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while True:
             if self.deadline is not None and time.time() >= self.deadline:

@@ -142,17 +142,17 @@ class RayRunner:
         opts = self.opts
         job = Job(self.space, opts.dataset, str(Path(opts.data_dir).resolve()) if opts.data_dir else None,
                    opts.seed, opts.device, max(1, math.ceil(opts.ray.cpus_per_trial)), opts.compile_neurons == "on")
-        trainable = tune.with_resources(tune.with_parameters(run_trial, job=job),
-                                        {"cpu": opts.ray.cpus_per_trial, "gpu": self.gpus_per_trial})
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=self.searcher, scheduler=self.scheduler, num_samples=-1,
-                                        max_concurrent_trials=self.max_concurrent, reuse_actors=True),
-            run_config=tune.RunConfig(name=f"{opts.study}-{time.strftime('%Y%m%d-%H%M%S')}",
-                                      storage_path=str((Path(opts.studies_dir) / "ray").resolve()), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
-        )
-        try:
+        try:  # building the Tuner pickles the searcher: a failure there must reach the user too, not end quietly
+            trainable = tune.with_resources(tune.with_parameters(run_trial, job=job),
+                                            {"cpu": opts.ray.cpus_per_trial, "gpu": self.gpus_per_trial})
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(search_alg=self.searcher, scheduler=self.scheduler, num_samples=-1,
+                                            max_concurrent_trials=self.max_concurrent, reuse_actors=True),
+                run_config=tune.RunConfig(name=f"{opts.study}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                          storage_path=str((Path(opts.studies_dir) / "ray").resolve()), verbose=0,
+                                          failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+            )
             tuner.fit()
         except BaseException as e:  # noqa: BLE001 - handed to the main thread
             self.error = e
