@@ -93,6 +93,19 @@ def _server_cpu(hosts: Any) -> float:
     return total / tick
 
 
+def _db_counts(pg: Any, db: str) -> dict[str, int]:
+    """The server's own counts for one database (``pg_stat_database``): transactions (each at least BEGIN and
+    COMMIT round trips), rows read and rows written. Read once the searches exited (their backends flush their
+    statistics when they end)."""
+    time.sleep(1.5)
+    sql = ("SELECT xact_commit + xact_rollback, tup_returned + tup_fetched, tup_inserted + tup_updated + tup_deleted "
+           f"FROM pg_stat_database WHERE datname = '{db}'")
+    out = subprocess.run([shutil.which("psql") or "psql", "-tA", "-h", pg.host, "-p", str(pg.port), "-U", "postgres",
+                          "-d", "postgres", "-c", sql], capture_output=True, text=True, check=True).stdout
+    xacts, read, written = (int(x) for x in out.strip().split("|"))
+    return {"xacts": xacts, "rows_read": read, "rows_written": written}
+
+
 def scale_run(n_hosts: int, repeat: int, a: argparse.Namespace, tmp: Path, hosts: Any, pg: Any) -> dict[str, Any]:
     import optuna
 
@@ -129,6 +142,7 @@ def scale_run(n_hosts: int, repeat: int, a: argparse.Namespace, tmp: Path, hosts
         if p.returncode:
             err = (folder / f"h{i}" / "stderr.log").read_text()[-3000:]
             sys.exit(f"search on h{i} failed ({p.returncode}):\n{err}")
+    db = _db_counts(pg, url.rsplit("/", 1)[1])  # before we read the study: the searches' own traffic only
     study = optuna.load_study(study_name=STUDY, storage=open_storage(url))
     trials = study.get_trials(deepcopy=False)
     counted = sum(counts_toward_budget(t) for t in trials)
@@ -146,7 +160,7 @@ def scale_run(n_hosts: int, repeat: int, a: argparse.Namespace, tmp: Path, hosts
             "search_args": a.search_args, "wall_s": round(wall, 3),
             "counted": counted, "states": {s: sum(t.state.name == s for t in trials) for s in
                                            ("COMPLETE", "PRUNED", "FAIL", "RUNNING")},
-            "server_cpu_s": round(srv, 3), "load_before": round(load0, 2), "load_after": round(load1, 2),
+            "server_cpu_s": round(srv, 3), "db": db, "load_before": round(load0, 2), "load_after": round(load1, 2),
             "per_host": per_host}
 
 
@@ -167,6 +181,7 @@ def scale_stats(row: dict[str, Any]) -> dict[str, Any]:
         "startup_s_mean": statistics.fmean(h["first_start_s"] for h in hs if h["trials"]),
         "tail_s_mean": statistics.fmean(h["end_s"] - h["last_end_s"] for h in hs if h["trials"]),
         "trials_by_host": [h["trials"] for h in hs], "load": [row["load_before"], row["load_after"]],
+        **({f"{k}_per_trial": v / row["counted"] for k, v in row["db"].items()} if "db" in row else {}),
     }
 
 
@@ -202,6 +217,11 @@ def report(a: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
                         s["trial_s_mean"], s["gap_ms_mean"], s["gap_ms_max"],
                         None if s["claim_frac"] is None else f"{s['claim_frac']:.2%}", s["startup_s_mean"],
                         s["tail_s_mean"], "/".join(map(str, s["trials_by_host"]))] for s in scale])
+        _common.table("Storage traffic per counted trial on the PostgreSQL server (pg_stat_database of the run's "
+                      "database: every search process, its trials, heartbeats, watcher and final front)",
+                      ["hosts", "rep", "transactions", "rows read", "rows written"],
+                      [[s["hosts"], s["repeat"], s["xacts_per_trial"], s["rows_read_per_trial"],
+                        s["rows_written_per_trial"]] for s in scale if "xacts_per_trial" in s])
     summary = []
     for kind in STORAGES:
         cs = [c for c in claims if c["storage"] == kind]

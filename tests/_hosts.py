@@ -103,11 +103,12 @@ class Hosts:
         r = subprocess.run(["ip", "netns", "pids", self.names[i - 1]], capture_output=True, text=True)
         return [int(p) for p in r.stdout.split()]
 
-    def kill(self, i: int) -> int:
-        """SIGKILL every process on host ``i`` (the host dies; its network stays up); how many there were."""
+    def kill(self, i: int, uid: int | None = None) -> int:
+        """SIGKILL every process on host ``i`` (the host dies; its network stays up), or only those of user
+        ``uid``; how many there were."""
         killed = 0
         for _ in range(5):  # processes forking while we kill: sweep until none is left
-            pids = self.pids(i)
+            pids = [p for p in self.pids(i) if uid is None or _owner(p) == uid]
             if not pids:
                 break
             for p in pids:
@@ -126,6 +127,13 @@ class Hosts:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.made = []
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+
+
+def _owner(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except FileNotFoundError:
+        return None
 
 
 def _pg_bin() -> Path | None:

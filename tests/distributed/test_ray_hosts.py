@@ -85,26 +85,6 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _kill_root_processes(hosts: Hosts, i: int) -> None:
-    """SIGKILL every process of host ``i`` but the PostgreSQL server's (which runs as ``postgres``)."""
-    for _ in range(5):
-        pids = []
-        for p in hosts.pids(i):
-            try:
-                if os.stat(f"/proc/{p}").st_uid == 0:
-                    pids.append(p)
-            except FileNotFoundError:
-                pass
-        if not pids:
-            return
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def cluster(hosts, pg, tmp_path_factory) -> Iterator[Cluster]:
     import ray._private.utils
@@ -160,7 +140,7 @@ def cluster(hosts, pg, tmp_path_factory) -> Iterator[Cluster]:
             _stop(proc)
         hosts.kill(2)
         hosts.kill(3)
-        _kill_root_processes(hosts, 1)  # what Ray left on the head; the session's PostgreSQL server stays
+        hosts.kill(1, uid=0)  # what Ray left on the head; the session's PostgreSQL server (user postgres) stays
         shutil.rmtree(temp, ignore_errors=True)
 
 
