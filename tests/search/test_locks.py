@@ -90,3 +90,21 @@ def test_the_lock_pickles_as_its_description(url, tmp_path):
     if not url.startswith("postgresql"):
         with again:
             pass
+
+
+def test_ctrl_c_while_waiting_for_the_journal_lock_leaves_the_holders_lock_alone(tmp_path):
+    """A waiter interrupted in the lock's ``acquire`` must not remove the holder's lock file (two would then
+    claim at once); Optuna's lock releases only on an error in its ``open`` call, not while it sleeps."""
+    url = f"journal:///{tmp_path / 'study.log'}"
+    with study_lock(url, tmp_path, "s"):
+        waiter = subprocess.Popen([sys.executable, "-c", "import optuna.storages.journal\n"
+                                   "from snnas.search._locks import study_lock\nprint('waiting', flush=True)\n"
+                                   f"with study_lock({url!r}, '.', 's'):\n print('got it', flush=True)"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert waiter.stdout.readline().strip() == "waiting"
+        time.sleep(2.0)  # inside acquire, waiting for our lock file
+        waiter.send_signal(signal.SIGINT)
+        out, err = waiter.communicate(timeout=30)
+        assert "KeyboardInterrupt" in err and "got it" not in out
+        assert (tmp_path / ".s.claim.lock").exists()  # still ours
+    assert not (tmp_path / ".s.claim.lock").exists()
