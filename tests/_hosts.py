@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["Hosts", "PgServer", "free_port", "unavailable"]
+__all__ = ["Hosts", "MariaDbServer", "PgServer", "free_port", "unavailable"]
 
 
 def unavailable() -> str | None:
@@ -197,3 +197,69 @@ class PgServer:
         except (RuntimeError, subprocess.TimeoutExpired):
             pass
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class MariaDbServer:
+    """A MariaDB server of its own (data folder, port, a password-less ``snnas`` user) on one host; Debian's
+    mariadb-server package, run as the ``mysql`` system user. Serves the ``mysql://`` storages."""
+
+    @staticmethod
+    def unavailable() -> str | None:
+        if shutil.which("mariadbd", path="/usr/sbin:/usr/bin") is None or shutil.which("mariadb-install-db") is None:
+            return "no MariaDB server binaries (Debian's mariadb-server package; .ci/run installs it)"
+        try:
+            import pwd
+
+            pwd.getpwnam("mysql")
+        except KeyError:
+            return "no `mysql` system user (Debian's mariadb-server package makes it)"
+        return None
+
+    def __init__(self, hosts: Hosts, i: int) -> None:
+        self.hosts, self.i = hosts, i
+        self.host, self.port = hosts.addr(i), free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="snnas-mdb-"))
+        shutil.chown(self.folder, "mysql")
+        self.socket = self.folder / "sock"
+        r = subprocess.run(["mariadb-install-db", "--user=mysql", f"--datadir={self.folder / 'data'}",
+                            "--auth-root-authentication-method=socket", "--skip-test-db"],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db: {r.stderr.strip()[-2000:]}")
+        mariadbd = shutil.which("mariadbd", path="/usr/sbin:/usr/bin")
+        self.proc = hosts.popen(i, [mariadbd, f"--datadir={self.folder / 'data'}", f"--port={self.port}",
+                                    f"--bind-address={self.host}", f"--socket={self.socket}",
+                                    f"--pid-file={self.folder / 'pid'}", f"--log-error={self.folder / 'error.log'}",
+                                    "--skip-log-bin", "--innodb-buffer-pool-size=32M", "--max-connections=300"],
+                                as_user="mysql", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while self._sql("SELECT 1").returncode != 0:
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"mariadbd did not start: {(self.folder / 'error.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        r = self._sql("CREATE USER 'snnas'@'%'; GRANT ALL ON *.* TO 'snnas'@'%';")
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+
+    def _sql(self, sql: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["mariadb", f"--socket={self.socket}", "-u", "root", "-e", sql], capture_output=True,
+                              text=True, timeout=60)
+
+    def url(self, db: str) -> str:
+        return f"mysql://snnas@{self.host}:{self.port}/{db}"
+
+    def create_db(self, db: str) -> str:
+        r = self._sql(f"CREATE DATABASE `{db}`")
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+        return self.url(db)
+
+    def stop(self) -> None:
+        self.hosts.kill(self.i, uid=_uid("mysql"))
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _uid(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_uid

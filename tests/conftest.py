@@ -56,3 +56,17 @@ def pg(hosts):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def mysql(hosts):
+    """A real MariaDB server on test host 1 (``mysql://`` storages); ``mysql.create_db(name)`` gives a URL."""
+    from tests._hosts import MariaDbServer
+
+    if (why := MariaDbServer.unavailable()) is not None:
+        pytest.skip(why)
+    server = MariaDbServer(hosts, 1)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -13,7 +13,9 @@ for every worker of a study, on whichever machine it runs. One kind per storage,
 * ``postgresql://`` -- a PostgreSQL session advisory lock (``pg_advisory_lock``) keyed on the study name, on a
   connection of its own. The server drops it when the holder's connection ends, so a killed host frees it at
   once.
-* ``mysql://`` -- MySQL's named lock (``GET_LOCK``), the same design; it has not been run against a server.
+* ``mysql://`` -- MySQL's and MariaDB's named lock (``GET_LOCK``), the same design, freed with the session too.
+  Its wait is a year, not "negative = for ever": MariaDB answers ``GET_LOCK(name, -1)`` with NULL, i.e. no
+  lock (found by running it against MariaDB 10.11), so the answer is checked to be 1.
 
 A local file lock would not do for the last three: workers on several machines each lock their own file.
 """
@@ -24,7 +26,7 @@ import fcntl
 import os
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -62,7 +64,8 @@ class StudyLock:
             return _server_lock(self.url, self.study, "SELECT pg_advisory_lock(:a, :b)",
                                 "SELECT pg_advisory_unlock(:a, :b)")
         if self.scheme == "mysql":
-            return _server_lock(self.url, self.study, "SELECT GET_LOCK(:name, -1)", "SELECT RELEASE_LOCK(:name)")
+            return _server_lock(self.url, self.study, "SELECT GET_LOCK(:name, 31536000)", "SELECT RELEASE_LOCK(:name)",
+                                granted=lambda answer: answer == 1)
         return locked(lock_path(self.url, self.studies_dir, self.study))
 
     def __enter__(self) -> None:
@@ -156,18 +159,23 @@ def _keys(study: str) -> dict[str, object]:
 
 
 @contextmanager
-def _server_lock(url: str, study: str, take: str, give: str) -> Iterator[None]:
+def _server_lock(url: str, study: str, take: str, give: str,
+                 granted: Callable[[object], bool] | None = None) -> Iterator[None]:
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
     keys = _keys(study)
     try:
         conn = _engine(url).connect()
-        conn.execute(text(take), keys)
+        answer = conn.execute(text(take), keys).scalar()
         conn.commit()  # the lock belongs to the session, not to this transaction
     except SQLAlchemyError as e:
         raise SnnasError(f"cannot reach {shown(url)} for the study lock ({type(e).__name__}: "
                          f"{first_line(e, 200)})") from None
+    if granted is not None and not granted(answer):
+        conn.close()
+        raise SnnasError(f"{shown(url)} did not grant the study lock ({take.split()[1].split('(')[0]} answered "
+                         f"{answer!r})")
     try:
         yield
     finally:

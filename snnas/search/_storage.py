@@ -4,7 +4,8 @@
   Writers wait up to a minute for SQLite's lock instead of failing with "database is locked".
 * Any other SQLAlchemy URL (``postgresql://``, ``mysql://``): Optuna's RDB storage, for workers on several
   machines that reach one database server. A plain ``postgresql://`` URL is served by psycopg 3 (the
-  ``snnas[postgresql]`` extra) unless psycopg2 is installed, which SQLAlchemy would pick by default.
+  ``snnas[postgresql]`` extra) unless psycopg2 is installed, which SQLAlchemy would pick by default; a plain
+  ``mysql://`` by pymysql (``snnas[mysql]``) unless mysqlclient is installed.
 * ``journal:///path/to/study.log``: Optuna's append-only journal file (``JournalFileBackend`` with its
   ``O_EXCL`` lock file), the storage Optuna recommends for several processes or machines sharing a network
   file system, where SQLite's locking is unreliable. snnas adds what Optuna's journal storage lacks:
@@ -74,8 +75,7 @@ def db_url(url: str) -> str:
         return f"postgresql+psycopg{sep}{rest}"
     if scheme == "mysql" and not _installed("MySQLdb"):
         if not _installed("pymysql"):
-            raise SnnasError("--storage mysql://... needs a MySQL driver: pip install pymysql "
-                             "(then mysql+pymysql://...)")
+            raise SnnasError("--storage mysql://... needs a MySQL driver: pip install 'snnas[mysql]' (pymysql)")
         return f"mysql+pymysql{sep}{rest}"
     return url
 

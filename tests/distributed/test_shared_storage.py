@@ -1,4 +1,4 @@
-"""One study on a real PostgreSQL server (or a shared journal file), searched from several real test hosts.
+"""One study on a real PostgreSQL server (or MariaDB, or a shared journal file), searched from several test hosts.
 
 The hosts are network namespaces (``tests/_hosts.py``); the server runs on host 1. Every search runs as the
 README's ``snnas search`` command on another host, in a working folder of its own, so the only thing the hosts
@@ -61,8 +61,10 @@ def test_the_readme_postgresql_command_searches_and_another_host_reports(pg, hos
     assert {t.user_attrs["host"] for t in study.trials} == {"h2"}
 
 
-def test_the_advisory_lock_excludes_other_connections_and_dies_with_its_host(pg, hosts):
-    url = pg.create_db("locks")
+@pytest.mark.parametrize("server", ["pg", "mysql"])
+def test_the_server_lock_excludes_other_connections_and_dies_with_its_host(server, request, hosts):
+    """PostgreSQL's advisory lock and MariaDB's named lock (``mysql://``)."""
+    url = request.getfixturevalue(server).create_db("locks")
     order: list[str] = []
     with study_lock(url, "studies", "s"):
         t = threading.Thread(target=lambda: (study_lock(url, "studies", "s").__enter__(), order.append("second")))
@@ -86,11 +88,11 @@ def test_the_advisory_lock_excludes_other_connections_and_dies_with_its_host(pg,
 
 
 @pytest.mark.slow  # three hosts' searches; run by .ci/run (pytest -m slow)
-@pytest.mark.parametrize("kind", ["postgresql", "journal"])
+@pytest.mark.parametrize("kind", ["postgresql", "mysql", "journal"])
 def test_three_hosts_on_one_study_finish_exactly_the_budget(kind, request, hosts, tmp_path):
-    """On a PostgreSQL server, and on a journal file that all hosts see (as on NFS)."""
-    if kind == "postgresql":
-        url = request.getfixturevalue("pg").create_db("three")
+    """On a PostgreSQL server, a MariaDB server (``mysql://``), and a journal file all hosts see (as on NFS)."""
+    if kind in ("postgresql", "mysql"):
+        url = request.getfixturevalue({"postgresql": "pg", "mysql": "mysql"}[kind]).create_db("three")
     else:
         url = f"journal:///{tmp_path / 'shared' / 'study.log'}"
     budget = 7  # edge_tiny has 8 architectures
