@@ -97,7 +97,10 @@ def test_ctrl_c_while_waiting_for_the_journal_lock_leaves_the_holders_lock_alone
     claim at once); Optuna's lock releases only on an error in its ``open`` call, not while it sleeps."""
     url = f"journal:///{tmp_path / 'study.log'}"
     with study_lock(url, tmp_path, "s"):
-        waiter = subprocess.Popen([sys.executable, "-c", "import optuna.storages.journal\n"
+        # Ctrl-C's KeyboardInterrupt even where this test runs with SIGINT ignored (a background job)
+        waiter = subprocess.Popen([sys.executable, "-c", "import signal\n"
+                                   "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                                   "import optuna.storages.journal\n"
                                    "from snnas.search._locks import study_lock\nprint('waiting', flush=True)\n"
                                    f"with study_lock({url!r}, '.', 's'):\n print('got it', flush=True)"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

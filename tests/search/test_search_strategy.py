@@ -12,6 +12,7 @@ import torch
 from optuna.trial import TrialState
 
 from snnas.search import Attr, SearchOptions, TrialLife, TrialRecord, counts_toward_budget, load_space
+from snnas.search._locks import study_lock
 from snnas.search._predict import RidgePredictor, features
 from snnas.search._prescreen import ZeroCostScorer, prescreen, sahd_kernel
 from snnas.search._proxy import ProxyTrainer
@@ -74,7 +75,7 @@ def test_other_architectures_other_data_seeds_and_duplicates_train_are_trained(s
 def test_a_used_up_space_ends_the_claims(setup, tmp_path):
     study, space, opts = setup
     _trained(study, space, opts)
-    lock = tmp_path / "lock"
+    lock = study_lock(f"sqlite:///{tmp_path / 's.db'}", tmp_path, "s")
     for i in range(DUPLICATE_LIMIT):
         assert not exhausted(study.get_trials(deepcopy=False)), i
         study.enqueue_trial(PARAMS)  # the sampler proposes the known architecture again
