@@ -10,8 +10,8 @@ the storage must be whole (SQLite's integrity check; every journal line whole JS
 readable); after the final, uninterrupted run the study must hold exactly the budget, every interrupted trial
 re-run once with its parameters and seed, nothing counted twice, and a report made of whole files.
 
-The chains run on each storage: SQLite (the default, 5 chains), the journal file and a real PostgreSQL
-server on a test host (2 chains each, the first two chains' plans).
+The chains run on each storage: SQLite (the default, 5 chains), the journal file, and real PostgreSQL and
+MariaDB (``mysql://``) servers on a test host (2 chains each, the first two chains' plans).
 
 ``SNNAS_KILL_SEED`` picks another seeded plan (the default one runs in CI); the plan and what each kill hit
 are printed (``pytest -s``).
@@ -129,12 +129,12 @@ def test_sigkill_anywhere_then_rerun_ends_with_exactly_the_budget(tmp_path):
 
 
 @pytest.mark.slow  # fault injection with real processes and a real server; run by .ci/run (pytest -m slow)
-@pytest.mark.parametrize("kind", ["journal", "postgresql"])
-def test_sigkill_anywhere_on_the_journal_and_postgresql_storages(kind, request, tmp_path):
+@pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql"])
+def test_sigkill_anywhere_on_the_journal_and_database_servers(kind, request, tmp_path):
     plan = kill_plan(SEED)[:2]
-    if kind == "postgresql":
-        pg = request.getfixturevalue("pg")
-        urls = [pg.create_db(f"kill{c}") for c in range(len(plan))]
+    if kind in ("postgresql", "mysql"):
+        server = request.getfixturevalue({"postgresql": "pg", "mysql": "mysql"}[kind])
+        urls = [server.create_db(f"kill{c}") for c in range(len(plan))]
     else:
         urls = [f"journal:///{tmp_path / f'chain{c}' / 'shared' / 'study.log'}" for c in range(len(plan))]
     print(f"\nkill plan on {kind} (SNNAS_KILL_SEED={SEED}):")
