@@ -136,6 +136,19 @@ def _owner(pid: int) -> int | None:
         return None
 
 
+def _server_missing(binaries: bool, name: str, package: str, user: str) -> str | None:
+    """Why a database server of Debian's ``package`` cannot run here (no binaries, no system user), or None."""
+    import pwd
+
+    if not binaries:
+        return f"no {name} server binaries (Debian's {package} package; .ci/run installs it)"
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return f"no `{user}` system user (Debian's {package} package makes it)"
+    return None
+
+
 def _pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
     if found:
@@ -152,15 +165,7 @@ class PgServer:
 
     @staticmethod
     def unavailable() -> str | None:
-        if _pg_bin() is None:
-            return "no PostgreSQL server binaries (Debian's postgresql package; .ci/run installs it)"
-        try:
-            import pwd
-
-            pwd.getpwnam("postgres")
-        except KeyError:
-            return "no `postgres` system user (Debian's postgresql package makes it)"
-        return None
+        return _server_missing(_pg_bin() is not None, "PostgreSQL", "postgresql", "postgres")
 
     def __init__(self, hosts: Hosts, i: int) -> None:
         self.hosts, self.i, self.bin = hosts, i, _pg_bin()
@@ -205,15 +210,8 @@ class MariaDbServer:
 
     @staticmethod
     def unavailable() -> str | None:
-        if shutil.which("mariadbd", path="/usr/sbin:/usr/bin") is None or shutil.which("mariadb-install-db") is None:
-            return "no MariaDB server binaries (Debian's mariadb-server package; .ci/run installs it)"
-        try:
-            import pwd
-
-            pwd.getpwnam("mysql")
-        except KeyError:
-            return "no `mysql` system user (Debian's mariadb-server package makes it)"
-        return None
+        found = shutil.which("mariadbd", path="/usr/sbin:/usr/bin") and shutil.which("mariadb-install-db")
+        return _server_missing(bool(found), "MariaDB", "mariadb-server", "mysql")
 
     def __init__(self, hosts: Hosts, i: int) -> None:
         self.hosts, self.i = hosts, i

@@ -44,29 +44,26 @@ def hosts():
         made.down()
 
 
-@pytest.fixture(scope="session")
-def pg(hosts):
-    """A real PostgreSQL server on test host 1; ``pg.create_db(name)`` gives a new database's URL."""
-    from tests._hosts import PgServer
+def _server(kind: str, hosts):  # noqa: ANN001, ANN202 - a database server on host 1, for a session fixture
+    from tests import _hosts
 
-    if (why := PgServer.unavailable()) is not None:
+    cls = getattr(_hosts, kind)
+    if (why := cls.unavailable()) is not None:
         pytest.skip(why)
-    server = PgServer(hosts, 1)
+    server = cls(hosts, 1)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg(hosts):
+    """A real PostgreSQL server on test host 1; ``pg.create_db(name)`` gives a new database's URL."""
+    yield from _server("PgServer", hosts)
 
 
 @pytest.fixture(scope="session")
 def mysql(hosts):
     """A real MariaDB server on test host 1 (``mysql://`` storages); ``mysql.create_db(name)`` gives a URL."""
-    from tests._hosts import MariaDbServer
-
-    if (why := MariaDbServer.unavailable()) is not None:
-        pytest.skip(why)
-    server = MariaDbServer(hosts, 1)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _server("MariaDbServer", hosts)

@@ -31,9 +31,9 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from snnas.errors import SnnasError, first_line
-from snnas.search._storage import JOURNAL, SQLITE, bad_url, db_url, shown, storage_file
+from snnas.search._storage import bad_url, db_url, masked, scheme_of, storage_file
 
-__all__ = ["JOURNAL_GRACE_S", "TOUCH_S", "StudyLock", "locked", "lock_description", "lock_path", "study_lock"]
+__all__ = ["JOURNAL_GRACE_S", "TOUCH_S", "StudyLock", "locked", "lock_path", "study_lock"]
 
 TOUCH_S, JOURNAL_GRACE_S = 2.0, 20
 _NAMESPACE = 0x736E6E61  # "snna": the first key of snnas's advisory locks, so other programs' keys don't clash
@@ -51,14 +51,13 @@ class StudyLock:
     folder, study), so it pickles: Ray Tune pickles the searcher that holds it."""
 
     def __init__(self, url: str, studies_dir: str | Path, study: str) -> None:
-        scheme = url.split(":", 1)[0].split("+")[0]
-        if not (url.startswith((JOURNAL, SQLITE)) or scheme in ("postgresql", "mysql")):
+        if scheme_of(url) not in ("sqlite", "journal", "postgresql", "mysql"):
             raise SnnasError(bad_url(url))
-        self.url, self.studies_dir, self.study, self.scheme = url, studies_dir, study, scheme
+        self.url, self.studies_dir, self.study, self.scheme = url, studies_dir, study, scheme_of(url)
         self._held = threading.local()
 
     def _make(self) -> AbstractContextManager[None]:
-        if self.url.startswith(JOURNAL):
+        if self.scheme == "journal":
             return _journal_lock(storage_file(self.url).parent / f".{self.study}.claim")
         if self.scheme == "postgresql":
             return _server_lock(self.url, self.study, "SELECT pg_advisory_lock(:a, :b)",
@@ -88,14 +87,6 @@ class StudyLock:
 def study_lock(url: str, studies_dir: str | Path, study: str) -> StudyLock:
     """The lock every worker of ``study`` at ``url`` takes to claim a slot."""
     return StudyLock(url, studies_dir, study)
-
-
-def lock_description(url: str) -> str:
-    """What guards the budget on this storage, in words (for the docs and ``--help``-style messages)."""
-    if url.startswith(JOURNAL):
-        return "the journal's O_EXCL lock file"
-    scheme = url.split(":", 1)[0].split("+")[0]
-    return {"postgresql": "a PostgreSQL advisory lock", "mysql": "a MySQL named lock"}.get(scheme, "a local file lock")
 
 
 @contextmanager
@@ -170,11 +161,11 @@ def _server_lock(url: str, study: str, take: str, give: str,
         answer = conn.execute(text(take), keys).scalar()
         conn.commit()  # the lock belongs to the session, not to this transaction
     except SQLAlchemyError as e:
-        raise SnnasError(f"cannot reach {shown(url)} for the study lock ({type(e).__name__}: "
+        raise SnnasError(f"cannot reach {masked(url)} for the study lock ({type(e).__name__}: "
                          f"{first_line(e, 200)})") from None
     if granted is not None and not granted(answer):
         conn.close()
-        raise SnnasError(f"{shown(url)} did not grant the study lock ({take.split()[1].split('(')[0]} answered "
+        raise SnnasError(f"{masked(url)} did not grant the study lock ({take.split()[1].split('(')[0]} answered "
                          f"{answer!r})")
     try:
         yield

@@ -31,8 +31,8 @@ from optuna.trial import FrozenTrial, TrialState
 from snnas import _faults
 from snnas.errors import SnnasError, first_line
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "bad_url", "db_url", "default_url", "open_storage", "shown",
-           "storage_file"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "bad_url", "db_url", "default_url", "masked", "open_storage",
+           "scheme_of", "storage_file"]
 
 HEARTBEAT_S, GRACE_S = 2, 8
 JOURNAL = "journal:///"
@@ -47,6 +47,11 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 def default_url(studies_dir: str | Path, study: str) -> str:
     return f"{SQLITE}{Path(studies_dir) / (study + '.db')}"
+
+
+def scheme_of(url: str) -> str:
+    """``sqlite``, ``journal``, ``postgresql``, ``mysql``, ...: the URL's scheme without its driver."""
+    return url.split(":", 1)[0].split("+")[0]
 
 
 def storage_file(url: str) -> Path | None:
@@ -211,7 +216,7 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
         f.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith(SQLITE) and f.is_file():
         _require_optuna_sqlite(f)
-    scheme = url.split(":", 1)[0].split("+")[0]
+    scheme = scheme_of(url)
     try:
         if url.startswith(JOURNAL):
             storage = JournalHeartbeatStorage(f)
@@ -226,17 +231,17 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
     except SnnasError:
         raise
     except Exception as e:  # noqa: BLE001 - not a database, a corrupt journal, a newer schema, no server
-        raise SnnasError(f"cannot read {shown(url)} as an Optuna storage ({type(e).__name__}: "
+        raise SnnasError(f"cannot read {masked(url)} as an Optuna storage ({type(e).__name__}: "
                          f"{first_line(e, 200)})") from None
     raise SnnasError(bad_url(url))
 
 
 def bad_url(url: str) -> str:
     return (f"--storage must be sqlite:///FILE, journal:///FILE or a database URL (postgresql://..., "
-            f"mysql://...), got {shown(url)!r}")
+            f"mysql://...), got {masked(url)!r}")
 
 
-def shown(url: str) -> str:
+def masked(url: str) -> str:
     """``url`` with any password masked, for messages."""
     import re
 
