@@ -39,6 +39,38 @@ def tau_ci(x: list[float], y: list[float], seed: int = 0, boot: int = BOOT) -> t
     return tau(x, y), float(lo), float(hi)
 
 
+def tau_difference(x1: list[float], x2: list[float], y: list[float], seed: int = 0,
+                   boot: int = BOOT) -> tuple[float, float, float]:
+    """``tau(x1, y) - tau(x2, y)`` and its paired percentile bootstrap 95 % interval (the same resampled
+    architectures for both)."""
+    a, b, ya = (np.asarray(v, float) for v in (x1, x2, y))
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(boot):
+        idx = rng.integers(0, len(ya), len(ya))
+        d = kendalltau(a[idx], ya[idx]).statistic - kendalltau(b[idx], ya[idx]).statistic
+        if d == d:
+            diffs.append(d)
+    lo, hi = np.percentile(diffs, [2.5, 97.5]) if diffs else (math.nan, math.nan)
+    return tau(x1, y) - tau(x2, y), float(lo), float(hi)
+
+
+def compare_schedules(rows: dict[int, dict], first: str, second: str) -> list[dict[str, Any]]:
+    """Per rung, Kendall tau against the reference of schedule ``first`` and ``second`` over the architectures
+    both were run on, and the paired difference."""
+    both = [r for r in complete_rows(rows) if first in r.get("schedules", {}) and second in r.get("schedules", {})]
+    ref = [r["reference"] for r in both]
+    out = []
+    for k in range(len(both[0]["schedules"][first])) if both else ():
+        x1 = [r["schedules"][first][k]["val_accuracy"] for r in both]
+        x2 = [r["schedules"][second][k]["val_accuracy"] for r in both]
+        d, lo, hi = tau_difference(x1, x2, ref)
+        out.append({"rung": k, "n": len(both), first: tau_ci(x1, ref), second: tau_ci(x2, ref),
+                    "difference": d, "lo": lo, "hi": hi,
+                    "same_accuracy": sum(abs(a - b) < 1e-9 for a, b in zip(x1, x2, strict=True))})
+    return out
+
+
 def complete_rows(rows: dict[int, dict]) -> list[dict]:
     return [r for _, r in sorted(rows.items()) if "train" in r["stages"] and "reference" in r]
 
@@ -105,6 +137,14 @@ def analyse(rows: dict[int, dict]) -> dict[str, Any]:
 
 def report(args: Any, rows: dict[int, dict]) -> None:
     res = analyse(rows)
+    if getattr(args, "compare", None):
+        first, second = args.compare
+        res["compare"] = {"first": first, "second": second, "rungs": compare_schedules(rows, first, second)}
+        _common.table(f"schedule {first} vs {second}: Kendall tau-b against the reference, same architectures",
+                      ["rung", "n", first, second, "difference (95 % CI)"],
+                      [[c["rung"], c["n"], f"{c[first][0]:.2f} ({c[first][1]:.2f} .. {c[first][2]:.2f})",
+                        f"{c[second][0]:.2f} ({c[second][1]:.2f} .. {c[second][2]:.2f})",
+                        f"{c['difference']:+.2f} ({c['lo']:+.2f} .. {c['hi']:+.2f})"] for c in res["compare"]["rungs"]])
     _common.table(f"reference table: {res['n']} architectures; Kendall tau-b with bootstrap 95 % interval",
                   ["score", "vs", "tau", "95 % CI"],
                   [[s["score"], s["vs"], s["tau"], f"{s['lo']:.2f} .. {s['hi']:.2f}"] for s in res["scores"]])

@@ -4,7 +4,8 @@
 #      snnas vs spikingjelly's Spikformer, 4x4 and 8x8 tokens;
 #   2. a short real search on CUDA with several trials sharing the GPU (4 worker processes, one study),
 #      through bench/main_job.py so its wall time, states and front are recorded;
-#   3. the same with the Ray backend and --gpus-per-trial 0.25, when Ray is importable.
+#   3. the same with the Ray backend and --gpus-per-trial 0.25, when Ray is importable;
+#   0. first, the tests marked gpu (pytest -m gpu): rules that must hold on CUDA as on CPU.
 # Results land in reports/bench/*-cuda*.json; a copy of each JSON and the log go to $OUT when it is set.
 #     bash bench/gpu.sh            (from the repository root, snnas installed: pip install -e .)
 set -uo pipefail
@@ -16,6 +17,7 @@ if ! $PY -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 step() { echo "=== $* ($(date +%T))"; timeout "${STEP_TIMEOUT:-240}" "$@"; echo "=== rc $? ($(date +%T))"; }
+step $PY -m pytest -q -m gpu tests   # the CUDA twins of CPU rules (top-k ties on CUDA)
 step $PY bench/throughput.py --device cuda --threads 4 --batch 256 --rounds 5 
 step $PY bench/throughput.py --device cuda --threads 4 --batch 256 --img 32 --rounds 5 
 step $PY bench/main_job.py --name gpu_search --budget 24 --workers 4 --workdir /tmp/snnas-gpu-search \

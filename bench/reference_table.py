@@ -176,7 +176,9 @@ def main() -> None:
                    help="new-first: architectures without a reusable reference train first")
     p.add_argument("--rungs", type=json.loads, help='schedule stage: JSON list like [{"epochs": 1, "fraction": 0.3}]')
     p.add_argument("--label", help="schedule stage: the name the schedule is stored under")
+    p.add_argument("--min-T", type=int, default=1, help="schedule stage: only the architectures with T at least this")
     p.add_argument("--report", action="store_true", help="print the taus and write reference_table.json")
+    p.add_argument("--compare", nargs=2, metavar="LABEL", help="report: two schedules' taus on the same architectures")
     a = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     archs = sample(a.space, a.archs, a.seed)
@@ -204,7 +206,7 @@ def main() -> None:
         if not a.rungs or not a.label:
             p.error("--stage schedule needs --rungs and --label")
         jobs = [(i, prm, a.space, a.seed, a.label, a.rungs) for i, prm in enumerate(archs)
-                if f"schedule:{a.label}" not in done.get(i, {}).get("stages", [])]
+                if f"schedule:{a.label}" not in done.get(i, {}).get("stages", []) and prm.get("T", a.min_T) >= a.min_T]
         _run(jobs, schedule_job, a.procs)
     if a.report:
         import _reference_report

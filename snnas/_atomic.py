@@ -22,8 +22,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 from snnas import _faults
+from snnas.errors import SnnasError
 
-__all__ = ["write_atomic"]
+__all__ = ["ensure_dir", "unwritable", "write_atomic"]
+
+
+def unwritable(path: Path, e: OSError, what: str = "") -> SnnasError:
+    """The one-line error for a path snnas cannot create or write (a parent that is a file, a read-only
+    file system, no permission, a name too long, a full disk)."""
+    why = e.strerror or str(e) or type(e).__name__
+    if isinstance(e, (FileExistsError, NotADirectoryError)):
+        why = "a part of the path is a file, not a folder"
+    label = f"{what} " if what else ""
+    return SnnasError(f"cannot write {label}{path}: {why}")
+
+
+def ensure_dir(path: str | Path, what: str = "") -> Path:
+    """``path`` as an existing folder, made with its parents when missing; a one-line :class:`SnnasError`
+    when it cannot be (``what`` names it in the message, e.g. ``"--out-dir"``)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise unwritable(path, e, what) from None
+    return path
 
 
 def _alive(pid: int) -> bool:
@@ -47,13 +69,16 @@ def _remove_orphans(path: Path) -> None:
 def write_atomic(path: str | Path, data: str | bytes | Callable[[Path], None], site: str = "report") -> Path:
     """Write ``data`` (text, bytes, or a function that writes the given path) to ``path`` atomically.
 
-    ``site`` names the fault-injection point between writing and renaming (:mod:`snnas._faults`).
+    ``site`` names the fault-injection point between writing and renaming (:mod:`snnas._faults`). A target
+    that cannot be written is a one-line :class:`SnnasError` (:func:`unwritable`), and nothing is left behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path.parent)
     _remove_orphans(path)
     tmp = path.parent / f".{path.name}.{os.getpid()}-{threading.get_native_id()}.tmp"
     try:
+        if path.is_dir():
+            raise SnnasError(f"cannot write {path}: it is a folder")
         if isinstance(data, str):
             tmp.write_text(data, encoding="utf-8")
         elif isinstance(data, bytes):
@@ -64,6 +89,9 @@ def write_atomic(path: str | Path, data: str | bytes | Callable[[Path], None], s
             os.fsync(f.fileno())
         _faults.point(site)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise unwritable(path, e) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

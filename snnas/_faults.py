@@ -4,17 +4,18 @@ Off unless the environment variable ``SNNAS_FAULTS`` is set, and then only in th
 The value is a comma-separated list of ``SITE@N:ACTION``: the N-th time this process passes ``SITE`` (counting
 from 1), ACTION happens. Sites, in the order a trial meets them:
 
-========== ==========================================================================================
-``ask``     a budget slot was claimed (``study.ask``), still under the claim lock, nothing sampled yet
-``sample``  the architecture was sampled (parameters stored), its attributes not yet recorded
-``step``    one training step ran (forward, backward, optimizer)
-``forward`` the model's forward pass starts (training, BN recalibration, evaluation, energy counting)
-``loss``    a training loss was computed (the ``nan`` and ``inf`` actions replace it)
-``energy``  inside the synaptic-operation count, the counted forward done, the counters not yet read
-``storage`` an SQL statement that writes (INSERT, UPDATE, DELETE) ran inside an open transaction
-``report``  a report file (page, CSV, PNG, Pareto CSV) was written to its temporary name, not yet renamed
-``export``  an export file was written to its temporary name, not yet renamed
-========== ==========================================================================================
+============ ==========================================================================================
+``ask``      a budget slot was claimed (``study.ask``), still under the claim lock, nothing sampled yet
+``sample``   the architecture was sampled (parameters stored), its attributes not yet recorded
+``step``     one training step ran (forward, backward, optimizer)
+``forward``  the model's forward pass starts (training, BN recalibration, evaluation, energy counting)
+``loss``     a training loss was computed (the ``nan`` and ``inf`` actions replace it)
+``energy``   inside the synaptic-operation count, the counted forward done, the counters not yet read
+``storage``  an SQL statement that writes (INSERT, UPDATE, DELETE) ran inside an open transaction
+``report``   a report file (page, CSV, PNG, Pareto CSV) was written to its temporary name, not yet renamed
+``export``   an export file was written to its temporary name, not yet renamed
+``artifact`` a trial's artifact (``energy_report.json``) was written to its temporary name, not yet uploaded
+============ ==========================================================================================
 
 Actions: ``kill`` (SIGKILL this process: no cleanup, no ``finally``, as a power cut or the OOM killer),
 ``raise`` (a ``RuntimeError`` as a bug in the model would raise), ``oom`` (256 MiB held, then a real allocation of
@@ -35,7 +36,7 @@ from typing import Any
 
 __all__ = ["ACTIONS", "SITES", "parse", "planned", "point", "value"]
 
-SITES = ("ask", "sample", "step", "forward", "loss", "energy", "storage", "report", "export")
+SITES = ("ask", "sample", "step", "forward", "loss", "energy", "storage", "report", "export", "artifact")
 ACTIONS = ("kill", "raise", "oom", "nan", "inf")
 
 

@@ -26,6 +26,7 @@ KAPPA_MODES = ("data", "learned")
 FIXATION_MODES = ("per_head", "shared")
 VTH_MODES = ("fixed", "scalar", "per_timestep")
 SSSA_INFERENCE = ("train_rule", "folded")
+TEMPORAL_MIXING = ("learned", "identity")
 # Upper bounds of the size fields: far above any SNN-ViT (the largest registered one has T=16, width 512,
 # depth 8, 224 px), low enough that a mistyped 10**9 in a space, an export or a config file is a one-line
 # error instead of an attempt to allocate terabytes.
@@ -38,7 +39,7 @@ SURROGATES = ("atan", "sigmoid", "rect", "erf", "piecewise_quadratic")
 # matter, and the sampler does not ask it (so samplers see no noise dimensions).
 ACTIVE_WHEN: dict[str, tuple[tuple[str, Any], ...]] = {
     **{name: (("attention", "sssa"),) for name in ("sssa_version", "saccades", "kappa", "fixation",
-                                                    "sssa_inference")},
+                                                    "sssa_inference", "temporal_mixing")},
     "vth_mode": (("attention", "sssa"), ("saccades", "threshold")),  # top-k ranks the salience: no threshold
     "vth_init": (("attention", "sssa"), ("saccades", "threshold")),
     "tokenizer_dilation": (("tokenizer", "gl_sps"),),
@@ -117,6 +118,7 @@ class ArchConfig:
     vth_mode: str = "per_timestep"
     vth_init: float = 1.0
     sssa_inference: str = "train_rule"
+    temporal_mixing: str = "learned"  # "identity": M_w fixed to the identity, an ablation of the saccadic neuron
     # LIF neurons everywhere else
     neuron_tau: float = 2.0
     neuron_vth: float = 1.0
@@ -167,7 +169,7 @@ class ArchConfig:
         choices = {
             "attention": attention_kinds(), "tokenizer": TOKENIZERS, "sssa_version": SSSA_VERSIONS,
             "kappa": KAPPA_MODES, "fixation": FIXATION_MODES, "vth_mode": VTH_MODES,
-            "sssa_inference": SSSA_INFERENCE, "surrogate": SURROGATES,
+            "sssa_inference": SSSA_INFERENCE, "surrogate": SURROGATES, "temporal_mixing": TEMPORAL_MIXING,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -237,8 +239,13 @@ class ArchConfig:
         return cls.from_dict(data)
 
     def canonical(self) -> str:
-        """A canonical ``key=value;...`` string: equal configs give equal strings, whatever their origin."""
-        return ";".join(f"{k}={v!r}" for k, v in sorted(self.to_dict().items()))
+        """A canonical ``key=value;...`` string: equal configs give equal strings, whatever their origin.
+
+        A field added after ids were first recorded is left out while it holds its default, so every
+        architecture that existed before it keeps its id (studies, exports and checkpoints name them by id).
+        """
+        items = self.to_dict().items()
+        return ";".join(f"{k}={v!r}" for k, v in sorted(items) if not (k in _LATER_FIELDS and v == FIELD_DEFAULTS[k]))
 
     @property
     def id(self) -> str:
@@ -254,6 +261,8 @@ class ArchConfig:
 
 
 FIELD_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(ArchConfig)}
+# Fields added after the first recorded ids: out of the canonical string at their defaults (ArchConfig.canonical).
+_LATER_FIELDS = frozenset({"temporal_mixing"})
 
 
 def _listed(names: list[str], limit: int = 8) -> str:

@@ -1,7 +1,7 @@
 """The one error type for mistakes a user can make.
 
-The CLI prints a :class:`SnnasError` as a single line and exits with code 2; any other exception is a bug
-and keeps its traceback.
+The CLI prints a :class:`SnnasError` as a single line and exits with code 2 (:class:`Interrupted`, Ctrl-C,
+with 130, the shell's code for SIGINT); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,11 +9,18 @@ from __future__ import annotations
 import reprlib
 from typing import Any
 
-__all__ = ["SnnasError", "ConfigError", "DatasetError", "UnknownNameError", "first_line", "parse_failure", "shown"]
+__all__ = ["SnnasError", "ConfigError", "DatasetError", "Interrupted", "UnknownNameError", "first_line",
+           "parse_failure", "shown"]
 
 
 class SnnasError(Exception):
     """A user-caused error (bad config, unknown name, missing file, corrupt input)."""
+
+
+class Interrupted(SnnasError):
+    """The user pressed Ctrl-C; the message says what was kept. Exit code 130 (128 + SIGINT)."""
+
+    exit_code = 130
 
 
 class ConfigError(SnnasError, ValueError):

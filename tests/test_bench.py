@@ -107,6 +107,27 @@ def test_trial_benchmarks_on_edge_tiny(tmp_path: Path) -> None:
     assert fused["eager_s"] > 0 and fused["fused_s"] > 0 and len(fused["eager_val"]) == len(fused["fused_val"])
 
 
+@pytest.mark.slow
+def test_cli_startup(tmp_path: Path) -> None:
+    _run(tmp_path, "cli_startup.py", "--runs", "1", "--commands", "help", "spaces", "models")
+    rows = {r["command"]: r for r in _record(tmp_path, "cli_startup")["rows"]}
+    assert list(rows) == ["snnas --help", "snnas spaces", "snnas models"]
+    assert all(r["median_s"] > 0 for r in rows.values())
+    assert "torch" not in rows["snnas spaces"]["heavy_imports"] and "torch" in rows["snnas models"]["heavy_imports"]
+
+
+@pytest.mark.slow
+def test_mlp_ratio(tmp_path: Path) -> None:
+    from snnas.models import count_params, get_entry
+
+    _run(tmp_path, "mlp_ratio.py", "--models", "snnvit_cifar10_dvs", "--images", "1", "--no-convention")
+    registered, lineage = _record(tmp_path, "mlp_ratio")["rows"]
+    assert (registered["mlp_ratio"], lineage["mlp_ratio"]) == (9.4, 4.0)
+    assert registered["params"] == count_params(get_entry("snnvit_cifar10_dvs").config)  # the registered model
+    assert lineage["params"] < registered["params"] and 0 < lineage["energy_uj"] < registered["energy_uj"]
+    assert lineage["ann_energy_uj"] < registered["ann_energy_uj"] and registered["convention_uj"] is None
+
+
 def test_kendall_tau() -> None:
     sys.path.insert(0, str(BENCH))
     try:
@@ -117,3 +138,24 @@ def test_kendall_tau() -> None:
     assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1
     assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
     assert kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / (3 * 2) ** 0.5)  # tau-b with a tie
+
+
+@pytest.mark.slow
+def test_paper_claims(tmp_path: Path) -> None:
+    env = {**os.environ, "SNNAS_BENCH_DIR": str(tmp_path / "out")}
+    run = subprocess.run([sys.executable, str(BENCH / "paper_claims.py"), "run", "--space", "edge_tiny",
+                          "--budget", "3", "--models", "sssa", "sssa_v1", "--seeds", "2", "--front-seeds", "1",
+                          "--epochs", "1", "--tokens", "16", "64", "--min-time", "0.01",
+                          "--workdir", str(tmp_path / "w")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "paper_claims.jsonl").read_text().splitlines()]
+    assert not [r for r in rows if "error" in r]
+    assert sorted(r["id"].split(":")[0] for r in rows) == ["block", *["front"] * 4, *["hand"] * 4, "search"]
+    _run(tmp_path, "paper_claims.py", "report")
+    claims = _record(tmp_path, "paper_claims")["claims"]
+    assert claims["2_v1_v2"]["v2_minus_other"]["n"] == 2  # paired over both seeds
+    assert {p["kind"] for p in claims["6_search_vs_hand"]["points"]} == {"hand", "searched"}
+    trained = [r for r in rows if r["kind"] == "front" and "skipped" not in r]  # energy<=1.4 may match no trial
+    assert len(claims["6_search_vs_hand"]["verdicts"]) == len(trained) >= 3  # each pick vs the one hand model
+    assert (tmp_path / "out" / "paper_claims_front.html").stat().st_size > 1000

@@ -7,10 +7,10 @@ import importlib
 
 import pytest
 
-MODULES = ["snnas.config", "snnas.models._batchnorm", "snnas.models._mixers", "snnas.train", "snnas.train._engine",
-           "snnas.train._data", "snnas.search._record", "snnas.search._options", "snnas.search._trial",
-           "snnas.search._space_file", "snnas.search.space", "snnas.search._pruner", "snnas.search._front",
-           "snnas.export"]
+MODULES = ["snnas._lazy", "snnas.config", "snnas.models._batchnorm", "snnas.models._mixers", "snnas.train",
+           "snnas.train._engine", "snnas.train._data", "snnas.search._record", "snnas.search._options",
+           "snnas.search._trial", "snnas.search._space_file", "snnas.search.space", "snnas.search._pruner",
+           "snnas.search._front", "snnas.export", "snnas._text", "snnas.data._where"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from snnas.errors import SnnasError
+from snnas.errors import Interrupted, SnnasError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Architecture search over spiking vision transformers."
@@ -90,6 +91,9 @@ def energy(
         cfg = ArchConfig.from_json(text)
     else:
         cfg = get_config(model)
+    from snnas.cli._notes import note_data_dir
+
+    note_data_dir(dataset, data_dir)
     cfg = adapt_config(cfg, dataset)
     x, described = calibration_batch(cfg, dataset, batch, data_dir)
     report = estimate(create_model(cfg), x, profile, data=described)
@@ -181,15 +185,23 @@ except ImportError:  # pragma: no cover - older typer raises click's own
     from click.exceptions import ClickException as _ClickError
 
 
+_SIGINT_EXIT = Interrupted.exit_code
+_INTERRUPTED = ("interrupted; everything finished before it is saved (trials, checkpoints, reports are written "
+                "whole or not at all): re-run the same command to go on")
+
+
 def main() -> None:
     """Console-script entry point: one-line errors for user mistakes, tracebacks only for bugs.
 
     Every user error, ours (:class:`SnnasError`) or click's (a bad or missing option, an unknown command), is
     one line on stderr, ``error: <what is wrong>``, and exit code 2; ``--help`` and normal runs are unchanged.
+    Ctrl-C, wherever it lands, is one line (what was kept) and exit code 130, the shell's code for SIGINT.
     """
     try:
         # Not standalone: click would print its usage errors itself, as a multi-line box.
         code = app(standalone_mode=False)
+    except Interrupted as e:
+        fail(str(e), e.exit_code, now=True)
     except SnnasError as e:
         fail(str(e))
     except _ClickError as e:
@@ -200,15 +212,20 @@ def main() -> None:
         if ctx is not None and ctx.command.get_help_option(ctx) is not None:  # a usage error: say where to look
             message = f"{message.rstrip('.')} (see '{ctx.command_path} --help')"
         fail(message)
-    except typer.Abort:
-        Console(stderr=True).print("Aborted!", style="red", highlight=False)
-        sys.exit(1)
+    except (KeyboardInterrupt, typer.Abort):  # a Ctrl-C outside typer's command call, or at a click prompt
+        fail(_INTERRUPTED, _SIGINT_EXIT, now=True)
+    if code == _SIGINT_EXIT:  # typer's answer to a KeyboardInterrupt outside a search's own handling
+        fail(_INTERRUPTED, _SIGINT_EXIT, now=True)
     # A finished command returns None (exit 0); --help and typer.Exit(n) return their exit code.
     sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+def fail(message: str, code: int = 2, now: bool = False) -> NoReturn:
     """Print ``error: <message>`` as one line on stderr and exit with ``code``.
+
+    ``now`` (Ctrl-C) exits at once, without Python's shutdown: a search's worker thread may be inside a torch
+    kernel, and finalising the interpreter under it aborts the process (``terminate called without an active
+    exception``, exit 134, seen 3 times of 3). Every result is already in the study by then.
 
     The message is printed as plain text: rich would read ``[with T=2]`` or ``[/path]`` in it as markup
     (dropping the first, crashing on the second). A message that spans lines is joined into one, and control
@@ -217,6 +234,10 @@ def fail(message: str, code: int = 2) -> NoReturn:
     text = " ".join(line.strip() for line in message.splitlines() if line.strip()) or "unknown error"
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     Console(stderr=True).print(Text.assemble(("error:", "bold red"), " ", text), highlight=False, soft_wrap=True)
+    if now:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

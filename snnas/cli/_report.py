@@ -20,9 +20,12 @@ def report_command(
     """Write an offline, interactive HTML report of a study (Pareto front, suggested pick, knee, per-layer energy,
     trials kept off the front and why) and PNGs."""
     from snnas.report import build_report
+    from snnas.search._storage import study_args
 
     page = build_report(study, storage, out, png=not no_png)
-    Console().print(f"report written to {page} (open it in a browser; it works offline)", highlight=False)
+    ref = study_args(study, storage)  # the hints carry the storage, so they work as printed
+    Console().print(f"report written to {page} (open it in a browser; it works offline; `snnas export {ref}` "
+                    f"exports the pick, `snnas dashboard {ref}` serves a live view)", highlight=False, soft_wrap=True)
     if open_page:
         import webbrowser
 
@@ -40,18 +43,27 @@ def dashboard_command(
     import optuna_dashboard
 
     from snnas.search._results import open_existing_study
-    from snnas.search._storage import default_url
+    from snnas.search._storage import artifact_dir, default_url
 
     s = open_existing_study(study, storage)  # one-line error for a missing or unreadable study
     url = storage or default_url("studies", study)
     with socket.socket() as probe:
+        # As the server itself binds (SO_REUSEADDR): a dashboard stopped a moment ago leaves its port in
+        # TIME_WAIT, which is no reason to refuse a new one; a port something listens on still is.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as e:
             raise SnnasError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port") from None
     Console().print(f"optuna-dashboard for study {s.study_name!r} ({url}) at http://{host}:{port}/dashboard/ "
                     "(Ctrl-C stops it)", highlight=False)
-    try:
-        optuna_dashboard.run_server(s._storage, host=host, port=port)  # the storage snnas opened, journal too
+    folder = artifact_dir(url, s.study_name)  # each trial's energy_report.json, shown with the trial
+    store = None
+    if folder is not None and folder.is_dir():
+        from optuna.artifacts import FileSystemArtifactStore
+
+        store = FileSystemArtifactStore(folder)
+    try:  # the storage snnas opened, journal too
+        optuna_dashboard.run_server(s._storage, host=host, port=port, artifact_store=store)
     except KeyboardInterrupt:
         pass

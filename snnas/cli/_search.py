@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from snnas._text import plural
 from snnas.errors import SnnasError
 
 MAX_SEED = 2**31 - 1  # worker w samples with seed + w; numpy's generators take seeds below 2**32
@@ -54,7 +54,8 @@ def search_command(
                                              "compiler; ~1-2 min of compiling per worker; docs/benchmarks.md)"),
 ) -> None:
     """Multi-objective architecture search (accuracy vs energy) with Pareto successive-halving pruning."""
-    from snnas.search import RayOptions, SearchOptions, search
+    from snnas.cli._notes import note_data_dir
+    from snnas.search import RayOptions, SearchOptions, load_space, search
     from snnas.search._storage import default_url
 
     ray = RayOptions(address=address, gpus_per_trial=gpus_per_trial, max_concurrent=max_concurrent,
@@ -63,25 +64,26 @@ def search_command(
                          storage=storage, study=study, workers=workers, seed=seed, timeout=timeout, device=device,
                          prune=not no_prune, threads=threads, backend=backend, compile_neurons=compile_neurons,
                          gate=gate, prescreen=prescreen, duplicates=duplicates, ray=ray).check()
+    note_data_dir(dataset or load_space(space).dataset, data_dir)
     study = search(opts, quiet=quiet).study_name
     # The report comes after the search, from the study it left (the search never calls the report).
     line = report_line(study, opts.storage or default_url(opts.studies_dir, study))
-    if quiet:
-        print(line, flush=True)
-    else:
-        Console().print(line, highlight=False)
+    Console().print(line, highlight=False, soft_wrap=True)  # one line, however wide, in a terminal or a log
 
 
 def report_line(study: str, storage: str) -> str:
-    """Write or refresh reports/<study>/index.html after a search; a report failure never costs the search
-    its results (it is said in the line instead)."""
+    """Write or refresh the study's report page after a search (:func:`snnas.search._results.report_dir`); a
+    report failure never costs the search its results (it is said in the line instead). Its hints carry the
+    storage, so they work as printed."""
     from snnas.report import build_report
+    from snnas.search._storage import study_args
 
+    ref = study_args(study, storage)
     try:
-        page = build_report(study, storage, Path("reports") / study, csv=False)
+        page = build_report(study, storage, csv=False)
     except Exception as e:  # noqa: BLE001 - the study is saved; say why the page is missing
-        return f"report not written ({type(e).__name__}: {e}); the study is intact: `snnas report {study}`"
-    return f"report: {page} (or `snnas dashboard {study}` for a live view)"
+        return f"report not written ({type(e).__name__}: {e}); the study is intact: `snnas report {ref}`"
+    return f"report: {page} (or `snnas dashboard {ref}` for a live view; `snnas export {ref}` to export the pick)"
 
 
 def trial_command(
@@ -98,9 +100,11 @@ def trial_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Re-run one trial (every rung, no pruning) from its recorded parameters and seed."""
-    from snnas.search import ProxyTrainer, load_space
+    from snnas.cli._notes import note_data_dir
+    from snnas.search import load_space
 
-    sp = load_space(space)
+    sp = load_space(space)  # before the trainer's import (torch): a mistyped space is a quick one-line error
+    note_data_dir(dataset or sp.dataset, data_dir)
     try:
         values = json.loads(params)
     except json.JSONDecodeError as e:
@@ -110,6 +114,8 @@ def trial_command(
     cfg = sp.config_from_params(values, dataset)
     if compile_neurons not in ("on", "off"):
         raise SnnasError(f"--compile-neurons must be on or off (got {compile_neurons!r})")
+    from snnas.search import ProxyTrainer
+
     trainer = ProxyTrainer(sp, dataset, data_dir, device, data_seed=data_seed, compile_neurons=compile_neurons == "on")
     rungs = []
     result = trainer.run(cfg, seed, lambda r: rungs.append(r.summary()))
@@ -119,4 +125,4 @@ def trial_command(
         print(json.dumps(out))
     else:
         Console().print(f"arch {cfg.id}: val accuracy {result.val_accuracy:.4f}, {result.energy_uj:.4f} uJ/image "
-                        f"after {len(rungs)} rungs (seed {seed})")
+                        f"after {plural(len(rungs), 'rung')} (seed {seed})")

@@ -19,40 +19,21 @@ Example:
 
 from __future__ import annotations
 
+from snnas._lazy import lazy_exports
 from snnas.data import _neuromorphic as _neuromorphic  # noqa: F401  (registers the event datasets)
 from snnas.data import _static as _static  # noqa: F401  (registers the image datasets)
-from snnas.data._adapt import adapt_config, calibration_batch
-from snnas.data._events import events_to_frames, read_aedat20, read_aedat31, read_atis_bin
-from snnas.data._idx import read_idx
-from snnas.data._registry import (
-    DEFAULT_DATASET,
-    DatasetEntry,
-    Location,
-    RawSplit,
-    create_dataset,
-    dataset_info,
-    default_data_dir,
-    files_locator,
-    get_entry,
-    list_datasets,
-    register_dataset,
-)
-from snnas.data._safe_pickle import SafeUnpickler, safe_load
-from snnas.data._static import load_fashion_mini_manifest
-from snnas.data._tensor import (
-    BatchTransform,
-    FrameFileDataset,
-    SnnasDataset,
-    TensorDataset,
-    nested_split,
-    stratified_indices,
-)
 
-__all__ = [
-    "adapt_config", "calibration_batch",
-    "DEFAULT_DATASET", "DatasetEntry", "Location", "RawSplit", "create_dataset", "dataset_info",
-    "default_data_dir", "files_locator", "get_entry", "list_datasets", "register_dataset",
-    "BatchTransform", "SnnasDataset", "TensorDataset", "FrameFileDataset", "nested_split", "stratified_indices",
-    "SafeUnpickler", "safe_load", "read_idx", "read_aedat31", "read_aedat20", "read_atis_bin",
-    "events_to_frames", "load_fashion_mini_manifest",
-]
+# Registering and listing the datasets is light; the readers and tensor datasets (numpy, torch) load on first
+# use, so `snnas datasets` answers without them.
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "snnas.data._adapt": ["adapt_config", "calibration_batch"],
+    "snnas.data._registry": ["DEFAULT_DATASET", "DatasetEntry", "Location", "RawSplit", "create_dataset",
+                             "dataset_info", "default_data_dir", "files_locator", "get_entry", "list_datasets",
+                             "register_dataset"],
+    "snnas.data._tensor": ["BatchTransform", "SnnasDataset", "TensorDataset", "FrameFileDataset", "nested_split",
+                           "stratified_indices"],
+    "snnas.data._safe_pickle": ["SafeUnpickler", "safe_load"],
+    "snnas.data._idx": ["read_idx"],
+    "snnas.data._events": ["read_aedat31", "read_aedat20", "read_atis_bin", "events_to_frames"],
+    "snnas.data._static": ["load_fashion_mini_manifest"],
+})

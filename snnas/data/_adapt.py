@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from snnas.config import ArchConfig
 from snnas.data._registry import create_dataset, get_entry
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["adapt_config", "calibration_batch"]
 

@@ -6,6 +6,9 @@ which has no official split, keeps spikingjelly's ``.../<class>/<sample>.npz`` a
 Each file is written with ``np.savez_compressed`` under the key ``frames`` and read with
 ``allow_pickle=False``. A cache folder is built under a temporary name and renamed when complete, so an
 interrupted build is never mistaken for a finished one.
+
+Importing this module registers the datasets; numpy and the event readers load inside the loaders, so that
+``snnas datasets`` (which only locates files) answers without them.
 """
 
 from __future__ import annotations
@@ -15,20 +18,16 @@ import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from snnas.data._events import (
-    SPLIT_MODES,
-    Events,
-    events_to_frames,
-    read_aedat20,
-    read_aedat31,
-    read_atis_bin,
-)
 from snnas.data._registry import Location, RawSplit, files_locator, register_dataset
 from snnas.data._static import CIFAR10_CLASSES, DIGITS
 from snnas.errors import DatasetError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from snnas.data._events import Events
 
 __all__ = ["GESTURE_CLASSES", "frames_dir"]
 
@@ -39,6 +38,8 @@ GESTURE_CLASSES = ("hand_clapping", "right_hand_wave", "left_hand_wave", "right_
 
 def frames_dir(root: Path, T: int, split_by: str) -> Path:
     """The spikingjelly-compatible cache folder for ``T`` frames split by ``split_by``."""
+    from snnas.data._events import SPLIT_MODES
+
     if not isinstance(T, int) or isinstance(T, bool) or T < 1:
         raise DatasetError(f"T must be a positive integer number of frames (got {T!r})")
     if split_by not in SPLIT_MODES:
@@ -47,6 +48,8 @@ def frames_dir(root: Path, T: int, split_by: str) -> Path:
 
 
 def _save_frames(path: Path, frames: np.ndarray) -> None:
+    import numpy as np
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:  # a file object: np.savez_compressed would append ".npz" to a bare name
         np.savez_compressed(f, frames=frames)
@@ -88,6 +91,8 @@ def _run(jobs: Iterable[Callable[[], None]], workers: int | None) -> None:
 
 def _labelled_files(folder: Path, classes: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
     """Cached samples of ``folder/<class>/*.npz``, in class order then file name order."""
+    import numpy as np
+
     files: list[Path] = []
     labels: list[int] = []
     for label, cls in enumerate(classes):
@@ -108,6 +113,8 @@ _GESTURE_DIRS = tuple(str(i) for i in range(11))
 
 
 def _gesture_labels(path: Path) -> np.ndarray:
+    import numpy as np
+
     try:
         rows = np.loadtxt(path, dtype=np.int64, delimiter=",", skiprows=1, ndmin=2)
     except (OSError, ValueError) as e:
@@ -119,6 +126,8 @@ def _gesture_labels(path: Path) -> np.ndarray:
 
 
 def _gesture_trial(aedat: Path, csv: Path, out: Path, T: int, split_by: str) -> None:
+    from snnas.data._events import events_to_frames, read_aedat31
+
     events = read_aedat31(aedat)
     per_label = [0] * 11  # a trial may hold a class twice (user26_fluorescent): number the segments
     for cls, start, end in _gesture_labels(csv):
@@ -163,6 +172,8 @@ def _dvs128_gesture(loc: Location, split: str, *, T: int, split_by: str, workers
 
 # ------------------------------------------------------------------------------------------ CIFAR10-DVS
 def _cifar10_dvs_file(aedat: Path, out: Path, T: int, split_by: str) -> None:
+    from snnas.data._events import events_to_frames, read_aedat20
+
     frames = events_to_frames(read_aedat20(aedat), T, split_by, 128, 128, source=str(aedat))
     _save_frames(out / aedat.parent.name / f"{aedat.stem}.npz", frames)
 
@@ -179,6 +190,8 @@ def _cifar10_dvs(loc: Location, split: str, *, T: int, split_by: str, split_seed
     The dataset has no official split: ``split_seed`` picks a random ``train_ratio`` of each class's files
     for training (the test split is the rest), independently of the ``fraction`` subset's ``seed``.
     """
+    import numpy as np
+
     assert loc.path is not None and loc.root is not None
     if not 0.0 < train_ratio < 1.0:
         raise DatasetError(f"cifar10-dvs: train_ratio must be in (0, 1) (got {train_ratio!r})")
@@ -207,6 +220,8 @@ def _cifar10_dvs(loc: Location, split: str, *, T: int, split_by: str, split_seed
 
 # ------------------------------------------------------------------------------------------ N-MNIST
 def _nmnist_file(src: Path, out: Path, T: int, split_by: str) -> None:
+    from snnas.data._events import events_to_frames, read_atis_bin
+
     frames = events_to_frames(read_atis_bin(src), T, split_by, 34, 34, source=str(src))
     _save_frames(out / src.parent.name / f"{src.stem}.npz", frames)
 

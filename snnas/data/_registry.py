@@ -12,20 +12,16 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from snnas._lookup import lookup
-from snnas.data._tensor import (
-    BatchTransform,
-    FrameFileDataset,
-    SnnasDataset,
-    TensorDataset,
-    stratified_indices,
-)
 from snnas.errors import DatasetError
+
+if TYPE_CHECKING:  # numpy and torch load in create_dataset: listing the datasets needs neither
+    import numpy as np
+    import torch
+
+    from snnas.data._tensor import SnnasDataset
 
 __all__ = ["DatasetEntry", "Location", "RawSplit", "register_dataset", "get_entry", "list_datasets",
            "dataset_info", "create_dataset", "default_data_dir", "files_locator", "DEFAULT_DATASET"]
@@ -74,6 +70,7 @@ class RawSplit:
     """What a loader returns: stored samples (an array, or frame files read lazily) and integer labels.
 
     Example:
+        >>> import numpy as np
         >>> raw = RawSplit(np.zeros((2, 1, 4, 4), np.uint8), np.array([0, 1]))
         >>> raw.data.shape, raw.labels.tolist()
         ((2, 1, 4, 4), [0, 1])
@@ -195,6 +192,11 @@ def create_dataset(name: str = DEFAULT_DATASET, root: str | Path | None = None, 
         >>> len(ds), ds[0][0].shape
         (1000, torch.Size([1, 32, 32]))
     """
+    import numpy as np
+    import torch
+
+    from snnas.data._tensor import BatchTransform, FrameFileDataset, TensorDataset, stratified_indices
+
     e = get_entry(name)
     if split not in SPLITS:
         raise DatasetError(f"{name}: split must be one of {', '.join(SPLITS)} (got {split!r})")

@@ -1,4 +1,8 @@
-"""Static image datasets: embedded ``fashion-mini``, MNIST/Fashion-MNIST (IDX), CIFAR-10/100 (pickles)."""
+"""Static image datasets: embedded ``fashion-mini``, MNIST/Fashion-MNIST (IDX), CIFAR-10/100 (pickles).
+
+Importing this module registers the datasets; numpy and the file readers load inside the loaders, so that
+``snnas datasets`` (which only locates files) answers without them.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,13 @@ import io
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from snnas.data._idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
 from snnas.data._registry import Location, RawSplit, files_locator, register_dataset
-from snnas.data._safe_pickle import safe_load
 from snnas.errors import DatasetError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["FASHION_CLASSES", "DIGITS", "CIFAR10_CLASSES", "CIFAR100_CLASSES", "DEBIAN_FASHION_MNIST",
            "load_fashion_mini_manifest"]
@@ -65,6 +68,8 @@ def load_fashion_mini_manifest() -> dict[str, Any]:
                   mean=_FASHION_STATS[0], std=_FASHION_STATS[1])
 def _fashion_mini(loc: Location, split: str) -> RawSplit:
     """Embedded seeded, stratified Fashion-MNIST subset: 5,000 train / 1,000 test (500 / 100 per class)."""
+    import numpy as np
+
     blob = _asset(_MINI_NPZ).read_bytes()
     with np.load(io.BytesIO(blob), allow_pickle=False) as f:
         return RawSplit(f[f"x_{split}"][:, None], f[f"y_{split}"])
@@ -80,6 +85,8 @@ _IDX_REQUIRED = _idx_files("train") + _idx_files("t10k")
 
 
 def _load_idx(loc: Location, split: str) -> RawSplit:
+    from snnas.data._idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
+
     assert loc.path is not None
     found = [next(loc.path / f for f in alts if (loc.path / f).exists())
              for alts in _idx_files("train" if split == "train" else "t10k")]
@@ -121,6 +128,10 @@ def _str_keys(obj: Any, path: Path) -> dict[str, Any]:
 
 
 def _cifar_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    from snnas.data._safe_pickle import safe_load
+
     d = _str_keys(safe_load(path), path)
     if "data" not in d or label_key not in d:
         raise DatasetError(f"{path}: not a CIFAR batch: keys {sorted(d)} lack 'data' or {label_key!r}")
@@ -138,6 +149,8 @@ def _cifar_batch(path: Path, label_key: str, num_classes: int) -> tuple[np.ndarr
 
 
 def _check_meta(path: Path, key: str, n: int) -> None:
+    from snnas.data._safe_pickle import safe_load
+
     names = _str_keys(safe_load(path), path).get(key)
     if not isinstance(names, list) or len(names) != n:
         raise DatasetError(f"{path}: expected {key!r} listing {n} class names")
@@ -152,6 +165,8 @@ _C10 = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
                                        expected="cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}"))
 def _cifar10(loc: Location, split: str) -> RawSplit:
     """CIFAR-10, python-version batches, read with a restricted unpickler."""
+    import numpy as np
+
     assert loc.path is not None
     _check_meta(loc.path / "batches.meta", "label_names", 10)
     names = _C10[:5] if split == "train" else ["test_batch"]

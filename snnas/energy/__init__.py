@@ -11,11 +11,12 @@ Example:
 
 from __future__ import annotations
 
-from snnas.energy._ann import ann_equivalent_macs, mixer_dense_macs
-from snnas.energy._count import LayerCounts, count_ops
-from snnas.energy._profiles import OP_KINDS, EnergyProfile, list_profiles, load_profile
-from snnas.energy._report import EnergyReport, LayerEnergy, estimate, recalibrate_batchnorm
+from snnas._lazy import lazy_exports
 
-__all__ = ["OP_KINDS", "EnergyProfile", "EnergyReport", "LayerCounts", "LayerEnergy", "ann_equivalent_macs",
-           "count_ops", "estimate", "list_profiles", "load_profile",
-           "mixer_dense_macs", "recalibrate_batchnorm"]
+# Reading a profile (a space file names one) needs no torch; counting ops does: each name loads on first use.
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "snnas.energy._ann": ["ann_equivalent_macs", "mixer_dense_macs"],
+    "snnas.energy._count": ["LayerCounts", "count_ops"],
+    "snnas.energy._profiles": ["OP_KINDS", "EnergyProfile", "list_profiles", "load_profile"],
+    "snnas.energy._report": ["EnergyReport", "LayerEnergy", "estimate", "recalibrate_batchnorm"],
+})

@@ -9,9 +9,7 @@ folds into the weights and costs nothing.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import warnings
 
 import torch
@@ -57,7 +55,10 @@ def ann_equivalent_macs(cfg: ArchConfig) -> int:
     x = torch.zeros(1, cfg.in_channels, cfg.img_size, cfg.img_size)
     custom = {nn.BatchNorm1d: zero_ops, nn.BatchNorm2d: zero_ops}
     custom.update({type(m): _mixer_hook for m in net.modules() if _has_rule(m)})  # thop keys on exact types
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    # thop prints only with verbose or report_missing: both off, nothing to silence. No swapping sys.stdout
+    # (contextlib.redirect_stdout) here: it is one for the process, this runs on a search's worker thread, and
+    # a --quiet trial line the main thread printed during the swap went into it (CI: a failed trial's line lost).
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        macs, _ = profile(net, inputs=(x,), custom_ops=custom, verbose=False)
+        macs, _ = profile(net, inputs=(x,), custom_ops=custom, verbose=False, report_missing=False)
     return int(macs)

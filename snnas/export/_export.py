@@ -22,14 +22,15 @@ from snnas._atomic import write_atomic
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
 from snnas.errors import SnnasError, first_line, parse_failure, shown
-from snnas.search import Attr, TrialRecord, front_of, knee_index, near_best_rule, open_existing_study
+from snnas.search import Attr, TrialRecord, front_of, knee_index, near_best_rule, open_existing_study, space_definition
 from snnas.search._storage import default_url
 
 __all__ = ["DEFAULT_PICK", "EXPORT_FORMAT", "PICKS", "check_export_target", "default_recipe", "export_trial",
-           "load_export", "parse_pick", "select_trial", "validate_recipe"]
+           "load_export", "off_front", "parse_pick", "select_trial", "validate_recipe"]
 
 EXPORT_FORMAT = "snnas-export/1"
-PICKS = "near-best (default), knee, max-accuracy, min-energy or energy<=X (X in uJ per image, e.g. energy<=0.2)"
+PICKS = ("near-best (default), knee, max-accuracy, min-energy, energy<=X (X in uJ per image, e.g. energy<=0.2) or "
+         "accuracy>=X (X a val accuracy in 0..1, e.g. accuracy>=0.5)")
 DEFAULT_PICK = "near-best"
 EPOCHS_FLOOR = 20  # full training runs at least this many epochs ...
 EPOCHS_SCALE = 10  # ... and at least this many times the last rung's (cumulative) epochs
@@ -135,18 +136,21 @@ def parse_pick(text: str) -> tuple[str, float | None]:
     Example:
         >>> parse_pick("near-best"), parse_pick("energy<=0.25"), parse_pick(" energy <= 1e-1 uJ ")
         (('near-best', None), ('energy<=', 0.25), ('energy<=', 0.1))
+        >>> parse_pick("accuracy>=0.5")
+        ('accuracy>=', 0.5)
     """
     t = re.sub(r"\s+", "", str(text)).lower().replace("_", "-")
     if t in ("near-best", "knee", "max-accuracy", "min-energy"):
         return t, None
-    m = re.fullmatch(r"energy<=([0-9.eE+-]+)(uj)?", t)
+    m = re.fullmatch(r"(energy<=)([0-9.eE+-]+)(uj)?|(accuracy>=)([0-9.eE+-]+)", t)
     if m:
+        kind, number = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(5))
         try:
-            x = float(m.group(1))
+            x = float(number)
         except ValueError:
             x = math.nan
-        if math.isfinite(x) and x >= 0:
-            return "energy<=", x
+        if math.isfinite(x) and x >= 0 and (kind == "energy<=" or x <= 1):
+            return kind, x
     raise SnnasError(f"unknown --pick {text!r}; use {PICKS}")
 
 
@@ -205,6 +209,14 @@ def select_trial(study: optuna.Study, trial: int | None = None, pick: str | None
         return max(front, key=lambda t: (t.values[0], -t.values[1], -t.number))
     if kind == "min-energy":
         return min(front, key=lambda t: (t.values[1], -t.values[0], t.number))
+    if kind == "accuracy>=":  # the cheapest that reaches the accuracy
+        reach = [t for t in front if t.values[0] >= limit]
+        if not reach:
+            best = max(front, key=lambda t: (t.values[0], -t.values[1], -t.number))
+            raise SnnasError(f"no trial on the Pareto front of {study.study_name!r} has val accuracy >= {limit:g}; "
+                             f"the most accurate is trial {best.number} at {best.values[0]:.4f} "
+                             f"({best.values[1]:.4g} uJ)")
+        return min(reach, key=lambda t: (t.values[1], -t.values[0], t.number))
     within = [t for t in front if t.values[1] <= limit]
     if not within:
         cheapest = min(front, key=lambda t: (t.values[1], -t.values[0], t.number))
@@ -217,8 +229,8 @@ def select_trial(study: optuna.Study, trial: int | None = None, pick: str | None
 # ---------------------------------------------------------------------------------------------- export
 def export_document(study: optuna.Study, t: FrozenTrial, storage: str) -> dict[str, Any]:
     """The export's content for COMPLETE trial ``t`` of ``study`` (see ``docs/train.md``)."""
-    sattrs, attrs, record = study.user_attrs, t.user_attrs, TrialRecord.of(t)
-    if "space_definition" not in sattrs:
+    sattrs, attrs, record, space = study.user_attrs, t.user_attrs, TrialRecord.of(t), space_definition(study)
+    if space is None:
         raise SnnasError(f"study {study.study_name!r} was not made by `snnas search` (it records no space "
                          "definition); cannot derive a training recipe")
     for key in (Attr.CONFIG, Attr.ARCH_ID, Attr.SEED):
@@ -232,9 +244,9 @@ def export_document(study: optuna.Study, t: FrozenTrial, storage: str) -> dict[s
     if cfg.id != record.arch_id:
         raise SnnasError(f"trial {t.number}: its recorded config has id {cfg.id} here but {record.arch_id} when "
                          "searched (an ArchConfig change between snnas versions); refusing to export")
-    dataset = sattrs.get("dataset") or sattrs["space_definition"]["dataset"]
+    dataset = sattrs.get("dataset") or space["dataset"]
     data_seed = record.data_seed
-    recipe = default_recipe(sattrs["space_definition"], dataset, int(record.seed),
+    recipe = default_recipe(space, dataset, int(record.seed),
                             0 if data_seed is None else data_seed)
     rungs = list(record.rungs)
     return {
@@ -286,6 +298,7 @@ def export_trial(study_name: str, storage: str | None = None, trial: int | None 
     t = select_trial(study, trial, pick)
     url = storage or default_url(studies_dir, study_name)
     doc = export_document(study, t, url)
+    doc["provenance"]["off_front"] = off_front(study, t)  # --trial may name a trial a pick would never choose
     path = Path(out) if out is not None else Path("exports") / f"{study_name}-trial{t.number}.json"
     if path.is_dir():
         path = path / f"{study_name}-trial{t.number}.json"
@@ -295,6 +308,22 @@ def export_trial(study_name: str, storage: str | None = None, trial: int | None 
         path.unlink()
         raise SnnasError(f"export of trial {t.number} rebuilds arch {cfg.id}, not {doc['arch_id']}")
     return path
+
+
+def off_front(study: optuna.Study, t: FrozenTrial) -> str | None:
+    """Why a COMPLETE trial is not on the front (:func:`snnas.search.front_of`), or ``None`` when it is."""
+    trials = study.get_trials(deepcopy=False)
+    screened = front_of(trials)
+    if t.number in screened.excluded:
+        return screened.excluded[t.number]
+    if any(f.number == t.number for f in screened.trials):
+        return None
+    better = [f for f in screened.trials if f.values[0] >= t.values[0] and f.values[1] <= t.values[1]]
+    if better:
+        b = min(better, key=lambda f: (f.values[1], -f.values[0], f.number))
+        return (f"dominated by trial {b.number} (val accuracy {b.values[0]:.4f} >= {t.values[0]:.4f} at "
+                f"{b.values[1]:.4g} <= {t.values[1]:.4g} uJ)")
+    return "not on the Pareto front"
 
 
 def check_export_target(out: str | Path | None) -> None:

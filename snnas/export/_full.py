@@ -26,7 +26,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from snnas._atomic import write_atomic
+from snnas._atomic import ensure_dir, write_atomic
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
 from snnas.data import adapt_config, calibration_batch, get_entry
@@ -77,6 +77,18 @@ def _read_checkpoint(path: Path, arch_id: str, recipe: dict[str, Any], out_dir: 
     return ckpt
 
 
+def _check_optimizer_state(net: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+    """A ``ValueError`` naming the first parameter whose saved optimizer state has another shape (torch does not
+    check: the first step would fail mid-training). A checkpoint of snnas 0.1.0 before M_w was packed stored the whole
+    T x T M_w: its weights convert on load, its AdamW moments cannot be resumed."""
+    names = {p: n for n, p in net.named_parameters()}
+    for p, state in opt.state.items():
+        for key, v in state.items():
+            if torch.is_tensor(v) and v.ndim and v.shape != p.shape:
+                raise ValueError(f"optimizer state {key!r} of {names.get(p, '?')} has shape {list(v.shape)}, the "
+                                 f"parameter {list(p.shape)} (saved by an older snnas)")
+
+
 class _Log:
     """Plain lines (``--quiet``) or a rich progress bar over the steps of every epoch."""
 
@@ -85,7 +97,7 @@ class _Log:
         # piped output (logs) is not a terminal: rich would wrap at 80 columns
         self.console = console or Console(width=None if sys.stdout.isatty() else 160)
         self.progress = None
-        if not quiet:
+        if not quiet and (self.console.is_terminal or self.console.is_jupyter):  # a log file gets the lines only
             self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                      console=self.console)
@@ -103,8 +115,13 @@ class _Log:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the progress bar, so what is printed next comes after it (the final ``done:`` line)."""
         if self.progress is not None:
             self.progress.stop()
+            self.progress = None
 
     def step(self, description: str) -> None:
         if self.progress is not None:
@@ -154,7 +171,7 @@ def recipe_data(cfg: ArchConfig, recipe: dict[str, Any], data_dir: str | None = 
 @contextmanager
 def _exclusive(out: Path) -> Iterator[None]:
     """One training per folder: a second process on the same folder is refused (the lock dies with its holder)."""
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_dir(out, "the training folder")
     with open(out / ".lock", "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -199,8 +216,9 @@ class _FullRun:
     def _resume(self) -> None:
         ckpt = _read_checkpoint(self.ckpt_path, self.cfg.id, self.recipe, self.out)
         try:
-            self.net.load_state_dict(ckpt["model"])
+            self.net.load_state_dict(ckpt["model"])  # an older layout of a module converts on load (M_w)
             self.opt.load_state_dict(ckpt["optimizer"])
+            _check_optimizer_state(self.net, self.opt)
             self.sched.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["rng"]["torch"])
             self.g.set_state(ckpt["rng"]["batches"])
@@ -299,6 +317,7 @@ class _FullRun:
         }
         write_atomic(self.result_path, json.dumps(result, indent=2) + "\n", site="export")
         proxy = search.get("val_accuracy")
+        log.close()
         log.line(f"done: val accuracy {final['val_accuracy']:.4f}"
                  + (f" (search proxy {proxy:.4f})" if isinstance(proxy, int | float) else "")
                  + f", test accuracy {test_acc:.4f}, energy {report.total_uj:.4f} uJ/image; wrote {self.result_path}")

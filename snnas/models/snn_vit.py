@@ -10,9 +10,10 @@ from snnas import _faults
 from snnas.config import ArchConfig
 from snnas.errors import SnnasError
 from snnas.models import attention as _attention  # noqa: F401  (registers the SSA and SDSA mixers)
+from snnas.models._batchnorm import batchnorm_layers
 from snnas.models._mixers import ATTENTION_LAYERS, attention_layer
 from snnas.models._neurons import LinearBNLIF
-from snnas.models.sssa import SSSA
+from snnas.models.sssa import SSSA, SaccadicNeuron
 from snnas.models.tokenizer import GLSPS, SPS
 
 __all__ = ["MLP", "Block", "SNNViT", "ATTENTION_LAYERS", "TOKENIZER_LAYERS"]
@@ -72,8 +73,11 @@ class SNNViT(nn.Module):
     def time_major(self, x: torch.Tensor, T: int | None = None) -> torch.Tensor:
         """Check the input and return it as ``[T, B, C, H, W]``.
 
-        ``T`` (at most ``cfg.T``) runs fewer timesteps than the model was built for: every layer is causal
-        in time, so the first ``T`` steps are exactly those of a full run (a search fidelity).
+        ``T`` (at most ``cfg.T``) runs fewer timesteps than the model was built for (a search fidelity).
+        In eval mode every layer is causal in time, so the first ``T`` steps are exactly those of a full-T
+        run. In training mode they are not: BatchNorm normalises with the statistics of the batch, pooled
+        over every timestep run, so a short training forward differs from the first steps of a full one
+        (``docs/search_spaces.md``, "Fidelity").
         """
         c = self.cfg
         steps = c.T if T is None else T
@@ -100,6 +104,32 @@ class SNNViT(nn.Module):
 
     def forward(self, x: torch.Tensor, T: int | None = None) -> torch.Tensor:
         return self.head(self.forward_features(x, T).mean(dim=(0, 2)))
+
+    def calibrate(self, x: torch.Tensor) -> None:
+        """Set every uncalibrated SSSA layer's salience scale from the batch ``x`` at the full T; nothing else
+        changes (BatchNorm's running statistics are put back, every module keeps its mode, no gradient).
+
+        A saccadic neuron calibrates on its first training batch (:class:`~snnas.models.sssa.SaccadicNeuron`),
+        and only the timesteps that batch runs. A training that starts at fewer timesteps (a search rung with
+        ``T``) would calibrate the later ones at its first full-T batch, on a partly trained network. Called
+        before training on the batch a full-T training would start with, it gives every timestep the scale
+        that full-T run would have.
+        """
+        if all(m._calibrated for m in self.modules() if isinstance(m, SaccadicNeuron)):
+            return
+        bns = batchnorm_layers(self)
+        saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in bns]
+        modes = {m: m.training for m in self.modules()}
+        try:
+            self.train()
+            with torch.no_grad():
+                self(x)
+        finally:
+            for m, state in zip(bns, saved, strict=True):
+                m.load_state_dict(state)
+            for m, mode in modes.items():
+                m.training = mode
+            functional.reset_net(self)
 
     def fixation_rates(self) -> dict[str, float]:
         """Share of fixated patches in each SSSA layer during the last forward (empty for other mixers)."""

@@ -19,7 +19,10 @@ more than one):
 * Saccadic neuron ``H = M_w P``, ``M_w`` lower-triangular, identity init, diagonal ``exp(.)``-positive (so
   it stays invertible for the folded rule); ``S = Theta(H - V_th)`` with the config's surrogate gradient.
 * ``saccades=k`` (an extension of the paper): exactly k patches fixated per timestep, top-k on H, with a
-  straight-through surrogate gradient around the k-th/(k+1)-th midpoint.
+  straight-through surrogate gradient around the k-th/(k+1)-th midpoint. Ties at the k-th place go to the
+  lower token index (row-major patch order), on every device.
+* Only the entries M_w uses are parameters (T diagonal, T(T-1)/2 below it); ``temporal_mixing="identity"``
+  fixes M_w to the identity, the ablation of the neuron's temporal interaction (``docs/paper_claims.md``).
 * ``inference="folded"`` is the paper's deployment rule ``S[t] = Theta(P[t] - (M_w^-1 V_th)[t])``. It is
   used only in eval mode and is **not** equivalent to the training rule unless M_w is diagonal (§6.6); the
   default ``"train_rule"`` uses the training rule at inference too.
@@ -45,20 +48,35 @@ class TemporalMixing(nn.Module):
     the folded thresholds. It is its own module so the energy counter can charge the mixing by its
     structure (:meth:`snn_ops`) rather than by the values of M_w.
 
+    Only what M_w uses is stored: ``log_diag`` (T) and ``lower``, the T(T-1)/2 entries of the strictly lower
+    triangle in row-major order (``torch.tril_indices(T, T, -1)``), so parameter counts and weight decay see
+    no dead entries. A state dict of the former layout (a full T x T ``lower``, of which only the strictly
+    lower triangle was ever read) loads into it unchanged in meaning. ``learned=False`` fixes M_w to the
+    identity (no parameters): the ablation of the saccadic neuron's temporal interaction.
+
     Example:
         >>> mixing = TemporalMixing(T=3)
+        >>> sum(p.numel() for p in mixing.parameters())  # 3 diagonal + 3 strictly-lower entries
+        6
         >>> p = torch.tensor([1.0, 0.0, 2.0]).view(3, 1, 1, 1)  # P[0] feeds H[0..2], P[2] feeds H[2]
         >>> mixing.snn_ops((p, torch.ones(3, 1)), mixing(p, torch.ones(3, 1)))
         {'mac': 4}
     """
 
-    def __init__(self, T: int) -> None:
+    def __init__(self, T: int, learned: bool = True) -> None:
         super().__init__()
-        self.log_diag = nn.Parameter(torch.zeros(T))  # exp(0) = 1: identity at init
-        self.lower = nn.Parameter(torch.zeros(T, T))  # only the strictly lower triangle is used
+        self.T, self.learned = T, learned
+        rows, cols = torch.tril_indices(T, T, offset=-1)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+        if learned:
+            self.log_diag = nn.Parameter(torch.zeros(T))  # exp(0) = 1: identity at init
+            self.lower = nn.Parameter(torch.zeros(rows.numel()))  # the strictly lower triangle, row by row
 
     def matrix(self) -> torch.Tensor:
-        return torch.tril(self.lower, diagonal=-1) + torch.diag(self.log_diag.exp())
+        if not self.learned:
+            return torch.eye(self.T, device=self.rows.device)
+        return torch.diag(self.log_diag.exp()).index_put((self.rows, self.cols), self.lower)
 
     def forward(self, p: torch.Tensor | None, scale: torch.Tensor, vth: torch.Tensor | None = None) -> torch.Tensor:
         """``[T, B, G, N]`` mixed salience; with ``p=None`` and ``vth``, the folded thresholds
@@ -68,19 +86,28 @@ class TemporalMixing(nn.Module):
         if p is None:
             folded = torch.linalg.solve_triangular(m, vth.unsqueeze(-1), upper=False)  # [T, 1]
             return folded * scale
+        if not self.learned:
+            return p / scale.view(t, 1, -1, 1)
         return torch.einsum("gts,sbgn->tbgn", m.unsqueeze(0) / scale.t().unsqueeze(1), p)
 
     def snn_ops(self, inputs: tuple, output: torch.Tensor) -> dict[str, int]:
         """Ops of one call, by structure: a non-zero ``P[s]`` costs one MAC for every ``H[t]``, ``t >= s``.
 
         The values of M_w must not decide it (an identity M_w at init would turn every multiply into a
-        "spike"). The folded thresholds (``p=None``) involve parameters only: nothing is charged.
+        "spike"). The folded thresholds (``p=None``) involve parameters only: nothing is charged. A fixed
+        identity M_w mixes nothing: its ``1/scale`` is a per-timestep constant that folds into the threshold.
         """
         p = inputs[0]
-        if p is None:
+        if p is None or not self.learned:
             return {}
         nnz_t = p.ne(0).flatten(1).sum(1)
         return {"mac": int((nnz_t * torch.arange(p.shape[0], 0, -1, device=p.device)).sum())}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        old = state_dict.get(prefix + "lower")
+        if self.learned and old is not None and old.shape == (self.T, self.T):  # the former full T x T layout
+            state_dict[prefix + "lower"] = old[self.rows.cpu(), self.cols.cpu()]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class SaccadicNeuron(nn.Module):
@@ -109,11 +136,12 @@ class SaccadicNeuron(nn.Module):
         vth_init: float = 1.0,
         surrogate: str = "atan",
         inference: str = "train_rule",
+        mixing: str = "learned",
     ) -> None:
         super().__init__()
         self.T, self.groups, self.saccades, self.inference = T, groups, saccades, inference
         self.surrogate = make_surrogate(surrogate)
-        self.mixing = TemporalMixing(T)
+        self.mixing = TemporalMixing(T, learned=mixing == "learned")
         vth = torch.full((T,), float(vth_init))
         if saccades != "threshold":
             vth_mode = "fixed"  # top-k ranks H; a threshold would be an unused parameter
@@ -130,12 +158,14 @@ class SaccadicNeuron(nn.Module):
         self._last_s: torch.Tensor | None = None
 
     @property
-    def mw_log_diag(self) -> nn.Parameter:
-        return self.mixing.log_diag
+    def mw_log_diag(self) -> nn.Parameter | None:
+        """log of M_w's diagonal (length T); None when M_w is the fixed identity (``mixing="identity"``)."""
+        return self.mixing.log_diag if self.mixing.learned else None
 
     @property
-    def mw_lower(self) -> nn.Parameter:
-        return self.mixing.lower
+    def mw_lower(self) -> nn.Parameter | None:
+        """M_w's strictly lower triangle, row by row; None when M_w is the fixed identity."""
+        return self.mixing.lower if self.mixing.learned else None
 
     def mixing_matrix(self) -> torch.Tensor:
         """``M_w``: lower-triangular, positive diagonal."""
@@ -199,11 +229,20 @@ class SaccadicNeuron(nn.Module):
         return s
 
     def _top_k(self, h: torch.Tensor, k: int) -> torch.Tensor:
+        """Exactly ``k`` fixations per (t, b, group): the k largest H; **ties go to the lower token index**.
+
+        Salience is built from integer spike counts, so the k-th and (k+1)-th values tie often (~90 % of
+        groups at d=16, rate 0.15, N=64, k=16). ``torch.topk`` leaves the choice among tied values to its
+        kernel (which need not agree between CPU and CUDA); a stable descending sort keeps tied tokens in index
+        order on every device, so the fixated set is a function of H alone. At a tie the surrogate's
+        threshold is the tied value itself, so every tied patch, fixated or not, gets the surrogate's peak
+        gradient (which way the tie goes is decided by the index, not by H).
+        """
         n = h.shape[-1]
         with torch.no_grad():
-            top = h.topk(min(k + 1, n), dim=-1)
-            mask = torch.zeros_like(h).scatter_(-1, top.indices[..., :k], 1.0)
-            top = top.values
+            values, indices = h.sort(dim=-1, descending=True, stable=True)
+            mask = torch.zeros_like(h).scatter_(-1, indices[..., :k], 1.0)
+            top = values[..., : min(k + 1, n)]
             # midpoint between the k-th and (k+1)-th salience: where the surrogate's gradient is centred
             kth = top[..., k - 1 : k]
             thr = (kth + top[..., k : k + 1]) / 2 if k < n else kth - 1.0
@@ -286,7 +325,7 @@ class SSSA(SpikingAttention):
         self.croatt = Salience(cfg.sssa_version, cfg.kappa, self.shared, cfg.num_heads)
         self.saccadic = SaccadicNeuron(
             cfg.T, 1 if self.shared else cfg.num_heads, saccades=cfg.saccades, vth_mode=cfg.vth_mode,
-            vth_init=cfg.vth_init, surrogate=cfg.surrogate, inference=cfg.sssa_inference,
+            vth_init=cfg.vth_init, surrogate=cfg.surrogate, inference=cfg.sssa_inference, mixing=cfg.temporal_mixing,
         )
 
     @property
@@ -308,7 +347,9 @@ class SSSA(SpikingAttention):
         rows = t * b
         heads = self.num_heads
         groups = 1 if self.shared else heads
-        macs = rows * n * d + rows * heads * n + rows * groups * n * t  # gate V, Q' * kappa, M_w mixing
+        macs = rows * n * d + rows * heads * n  # gate V, Q' * kappa
+        if self.saccadic.mixing.learned:
+            macs += rows * groups * n * t  # M_w mixing
         if self.version == "v1":
             macs += rows * heads * n * n  # the explicit N x N outer product
         return macs

@@ -30,15 +30,16 @@ def _clean(x: Any) -> Any:
 
 def build_report(study: str, storage: str | None = None, out: str | Path | None = None, png: bool = True,
                  studies_dir: str | Path = "studies", csv: bool = True) -> Path:
-    """Write ``<out>/index.html`` (default ``reports/<study>/``), the PNGs and ``pareto.csv``; return the page."""
+    """Write ``<out>/index.html`` (default :func:`~snnas.search._results.report_dir`: ``reports/<study>/``, or
+    ``reports/<study>@<storage>/`` beside a same-named study's), the PNGs and ``pareto.csv``; return the page."""
     from snnas._atomic import write_atomic
     from snnas.report._data import gather  # heavy imports only when a report is built, not when the CLI loads
     from snnas.report._page import render_page
-    from snnas.search._results import open_existing_study, pareto_frame
+    from snnas.search._results import open_existing_study, own_report_dir, pareto_frame, report_dir
     from snnas.search._storage import default_url
 
     s = open_existing_study(study, storage, studies_dir)
-    folder = Path(out) if out else Path("reports") / study
+    folder = Path(out) if out else report_dir(s, storage, studies_dir=studies_dir)
     if folder.exists() and not folder.is_dir():
         raise SnnasError(f"--out {folder}: a file is in the way; the report is a folder (index.html, PNGs, CSV)")
     try:
@@ -54,4 +55,6 @@ def build_report(study: str, storage: str | None = None, out: str | Path | None 
         from snnas.report._png import write_pngs
 
         write_pngs(data, folder)
+    if out is None:
+        own_report_dir(folder, s, storage, studies_dir)
     return page

@@ -9,8 +9,18 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from snnas._text import plural
 from snnas._versions import package_versions
-from snnas.search import ARCH_COLUMNS, TrialRecord, front_of, hypervolume_2d, knee_index, near_best_rule
+from snnas.search import (
+    TrialRecord,
+    front_of,
+    hypervolume_2d,
+    knee_index,
+    near_best_rule,
+    space_definition,
+)
+from snnas.search._record import knob_columns
+from snnas.search._storage import masked, study_args
 
 __all__ = ["gather"]
 
@@ -33,7 +43,7 @@ def _trial_row(r: TrialRecord, front: set[int], n_rungs: int | None, excluded: d
         "number": r.number, "state": r.state.name, "pareto": r.number in front,
         "params": r.n_params, "arch_id": r.arch_id,
         "knobs": {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in r.params.items()},
-        "arch": {k: cfg.get(k) for k in ARCH_COLUMNS if k in cfg},  # the CSV's and the terminal's fields
+        "arch": {k: v for k, v in cfg.items() if isinstance(v, (int, float, str, bool))},  # the config's fields
         "reason": r.reason or excluded.get(r.number),  # a completed trial kept off the front says why
         "below_chance": r.number in below_chance,
         "seconds": round(r.seconds, 2) if r.seconds is not None else None,
@@ -123,7 +133,8 @@ def _proxy_note(space: dict[str, Any]) -> str:
     rungs = space.get("rungs") or []
     last = rungs[-1] if rungs else {}
     try:
-        budget = f"{int(last['epochs'])} short epochs on {float(last['fraction']):.0%} of the training images"
+        budget = (f"{plural(int(last['epochs']), 'short epoch')} on {float(last['fraction']):.0%} of the "
+                  "training images")
     except (KeyError, TypeError, ValueError):
         budget = "a few short epochs"
     return (f"Proxy accuracy ({budget}) ranks architectures; it is not what you will get: full training with "
@@ -138,7 +149,7 @@ def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
     screened = front_of(trials)  # feasible, clearly above chance, non-dominated: as export and pareto.csv
     front_trials = sorted(screened.trials, key=lambda t: t.number)
     front = {t.number for t in front_trials}
-    space = study.user_attrs.get("space_definition", {})
+    space = space_definition(study) or {}
     n_rungs = len(space.get("rungs", [])) or None
     knee_i = knee_index([(t.values[0], t.values[1]) for t in front_trials])
     knee = front_trials[knee_i].number if knee_i is not None else None
@@ -154,10 +165,12 @@ def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
     return {
         "study": {"name": study.study_name, "space": study.user_attrs.get("space"),
                   "dataset": study.user_attrs.get("dataset"), "profile": study.user_attrs.get("profile"),
-                  "storage": storage, "trials": len(trials), "states": states,
+                  "storage": masked(storage) if storage else None, "args": study_args(study.study_name, storage),
+                  "trials": len(trials), "states": states,
                   "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                   "snnas": package_versions().get("snnas"), "description": space.get("description")},
         "knobs": knob_names,
+        "columns": knob_columns(trials),  # the fields the space varies: the table's and the hover's, as pareto.csv's
         "trials": rows,
         "front": sorted(front, key=lambda n: next(t.values[1] for t in front_trials if t.number == n)),
         "knee": knee,
@@ -175,3 +188,16 @@ def gather(study: optuna.Study, storage: str | None = None) -> dict[str, Any]:
         "provenance": {k: prov.get(k) for k in ("profile", "counted", "counter", "versions", "T_included",
                                                  "encoding_layers_as_mac", "data", "batch_size")},
     }
+
+
+def completed(data: dict[str, Any]) -> int:
+    """How many trials of the gathered study completed (with none there is no front, pick or energy split)."""
+    return int(data["study"]["states"].get("COMPLETE", 0))
+
+
+# The unit of the hypervolume: the area hypervolume_2d measures between the front and the reference point
+# (validation accuracy 0, 1.01 x the largest energy) in the plane of validation accuracy (0..1) and energy
+# per image (µJ).
+HV_UNIT = "accuracy × µJ/image"
+
+

@@ -9,6 +9,9 @@ from typing import Any
 
 from plotly.offline import get_plotlyjs
 
+from snnas._text import plural
+from snnas.report._data import HV_UNIT, completed
+
 __all__ = ["render_page"]
 
 _CSS = """
@@ -29,7 +32,8 @@ tr.sel{background:#fff3c4}tr.over{opacity:.35}tbody tr{cursor:pointer}code{backg
 _JS = r"""
 const D = JSON.parse(document.getElementById('snnas-data').textContent);
 const STATE_COLORS = {'Pareto front': '#d62728', 'complete': '#1f77b4', 'pruned (last rung)': '#b0b0b0',
-                      'infeasible': '#9467bd', 'not above chance': '#ff7f0e', 'failed': '#000000'};
+                      'infeasible': '#9467bd', 'not above chance': '#ff7f0e', 'failed': '#000000',
+                      'running (last rung)': '#17becf'};
 const PALETTE = ['#1f77b4','#ff7f0e','#2ca02c','#d62728','#9467bd','#8c564b','#e377c2','#7f7f7f','#bcbd22','#17becf'];
 const OP_COLORS = {sop: '#2a9d8f', mac: '#e76f51', ac: '#e9c46a', neuron_update: '#264653'};
 const fmt = (x, d = 4) => (x === null || x === undefined) ? '' : (typeof x === 'number' ? +x.toPrecision(d) + '' : x + '');
@@ -47,15 +51,28 @@ function category(t) {
   if (t.state === 'COMPLETE') return belowChance.has(t.number) ? 'not above chance' :
       (infeasible.has(t.number) ? 'infeasible' : 'complete');
   if (t.state === 'PRUNED') return 'pruned (last rung)';
+  if (t.state === 'RUNNING') return 'running (last rung)';
   return 'failed';
 }
 function hover(t) {
   const a = t.arch;
   return `trial ${t.number} (${t.state}${t.fidelity && t.fidelity !== 'full' ? ', ' + t.fidelity : ''})<br>` +
-    `acc ${fmt(t.acc)} · ${fmt(t.energy)} µJ/image<br>params ${t.params ?? ''} · T ${a.T ?? ''} · saccades ` +
-    `${a.saccades ?? ''}<br>depth ${a.depth ?? ''} · width ${a.embed_dim ?? ''} · heads ${a.num_heads ?? ''} · ` +
-    `${a.attention ?? ''}` + (t.firing_rate !== null ? `<br>mean firing rate ${fmt(t.firing_rate, 3)}` : '') +
+    `acc ${fmt(t.acc)} · ${fmt(t.energy)} µJ/image · params ${t.params ?? ''}<br>` +
+    D.columns.map(k => `${k} ${fmt(a[k] ?? '')}`).join(' · ') +
+    (t.firing_rate !== null ? `<br>mean firing rate ${fmt(t.firing_rate, 3)}` : '') +
     (t.reason ? `<br>${t.reason.slice(0, 90)}` : '');
+}
+// The log energy axis: '~g' labels every tick with its value (plotly's default labels the 2 and 5 ticks with a
+// bare digit: a '2' that meant 0.02 µJ). Steps: decades over more than 3 decades, 1-2-5 over more than 0.7 of
+// one (plotly's own 1-9 steps crowd their labels), plotly's finer steps below; recomputed on zoom.
+const logDtick = (lo, hi) => hi - lo > 3 ? 1 : (hi - lo > 0.7 ? 'D2' : null);
+let energyDtick = logDtick(Math.log10(D.energyRange[0]), Math.log10(D.energyRange[1]));
+function onEnergyZoom(ev) {
+  const r = ev['xaxis.range'] || (ev['xaxis.range[0]'] !== undefined ? [ev['xaxis.range[0]'], ev['xaxis.range[1]']] :
+      null);
+  const next = r ? logDtick(r[0], r[1]) : (ev['xaxis.autorange'] ?
+      logDtick(Math.log10(D.energyRange[0]), Math.log10(D.energyRange[1])) : energyDtick);
+  if (next !== energyDtick) { energyDtick = next; Plotly.relayout('pareto', {'xaxis.dtick': next}); }
 }
 function drawPareto() {
   const groups = {};
@@ -84,7 +101,7 @@ function drawPareto() {
   if (sel) traces.push({type: 'scatter', mode: 'markers', name: 'selected', x: [sel.energy], y: [sel.acc],
       marker: {symbol: 'circle-open', size: 24, color: '#000', line: {width: 2}}, hoverinfo: 'skip'});
   const layout = {margin: {t: 10, r: 10}, height: 460, hovermode: 'closest', legend: {orientation: 'h', y: -0.18},
-                  xaxis: {type: 'log', title: {text: 'energy per image (µJ, log)'}},
+                  xaxis: {type: 'log', tickformat: '~g', dtick: energyDtick, title: {text: 'energy per image (µJ, log)'}},
                   yaxis: {title: {text: 'validation accuracy'}}};
   if (isFinite(budget)) layout.shapes = [{type: 'line', x0: budget, x1: budget, yref: 'paper', y0: 0, y1: 1,
                                            line: {dash: 'dot', color: '#555'}}];
@@ -111,7 +128,7 @@ function drawHypervolume() {
   Plotly.newPlot('hv', [{type: 'scatter', mode: 'lines+markers', x: h.hv.map((_, i) => i + 1), y: h.hv,
       text: h.trials.map(n => 'trial ' + n), hoverinfo: 'text+y'}],
     {margin: {t: 10}, height: 300, xaxis: {title: {text: 'completed trials (in completion order)'}},
-     yaxis: {title: {text: 'hypervolume'}}}, {responsive: true, displaylogo: false, displayModeBar: false});
+     yaxis: {title: {text: `hypervolume (${D.hvUnit})`}}}, {responsive: true, displaylogo: false, displayModeBar: false});
 }
 function drawImportance() {
   const imp = D.importance;
@@ -135,12 +152,13 @@ function drawDetail() {
   const d = D.details[String(selected)];
   const box = document.getElementById('trial-summary');
   if (!d) { box.innerHTML = '<p class="muted">No completed Pareto trial to show.</p>'; return; }
-  const layers = d.layers.slice().reverse();
+  const layers = d.layers;  // both charts in network order, the first layer at the top
   const ops = ['sop', 'mac', 'ac', 'neuron_update'];
   Plotly.react('layer-energy', ops.map(op => ({type: 'bar', orientation: 'h', name: op.toUpperCase().replace('_', ' '),
       y: layers.map(l => l.layer), x: layers.map(l => l[op + '_uj']), marker: {color: OP_COLORS[op]},
       hovertemplate: '%{y}: %{x:.4g} µJ<extra>' + op + '</extra>'})),
     {barmode: 'stack', margin: {t: 40, l: 260, b: 90}, height: Math.max(320, 18 * layers.length + 130),
+     yaxis: {autorange: 'reversed'},
      title: {text: `trial ${d.number}: energy per layer (µJ/image)`, font: {size: 14}},
      legend: {orientation: 'h', x: 0, xanchor: 'left', y: -70 / Math.max(190, 18 * layers.length),
               yanchor: 'top'}}, {responsive: true, displaylogo: false, displayModeBar: false});
@@ -148,7 +166,7 @@ function drawDetail() {
   Plotly.react('firing', [{type: 'heatmap', z: f.z, y: f.layers, x: Array.from({length: f.T}, (_, i) => 't=' + i),
       colorscale: 'Viridis', zmin: 0, colorbar: {title: {text: 'rate'}},
       hovertemplate: '%{y} %{x}: %{z:.3f}<extra></extra>'}],
-    {margin: {t: 40, l: 260}, height: Math.max(320, 18 * f.layers.length + 80),
+    {margin: {t: 40, l: 260}, height: Math.max(320, 18 * f.layers.length + 80), yaxis: {autorange: 'reversed'},
      title: {text: `trial ${d.number}: firing rate per layer and timestep`, font: {size: 14}}},
     {responsive: true, displaylogo: false, displayModeBar: false});
   const c = d.config, e = d.energy_by_op;
@@ -163,13 +181,13 @@ function drawDetail() {
     `heads ${c.num_heads} · MLP ${c.mlp_ratio} · ${c.attention} ${c.attention === 'sssa' ? c.sssa_version : ''} · ` +
     `tokenizer ${c.tokenizer} · ${d.params} parameters</span>` +
     `<b>energy by op</b><span>${Object.entries(e).map(([k, v]) => k.toUpperCase() + ' ' + fmt(v, 3) + ' µJ').join(' · ')}</span>` +
-    `<b>export</b><span><code>snnas export ${D.study.name} --trial ${d.number}</code></span>` +
+    `<b>export</b><span><code>snnas export ${D.study.args} --trial ${d.number}</code></span>` +
     `<b>re-run</b><span><code>${d.command || ''}</code></span></div>`;
 }
 let sortKey = 'energy', sortAsc = true;
-const COLS = [['number', 'trial'], ['acc', 'val acc'], ['energy', 'µJ/image'], ['params', 'params'], ['T', 'T'],
-              ['saccades', 'saccades'], ['depth', 'depth'], ['embed_dim', 'width'], ['num_heads', 'heads'],
-              ['attention', 'attention'], ['firing_rate', 'firing rate']];
+// Every knob the space varies (a continuous neuron_tau too) and no constant field, as pareto.csv and the terminal.
+const COLS = [['number', 'trial'], ['acc', 'val acc'], ['energy', 'µJ/image'], ['params', 'params'],
+              ...D.columns.map(k => [k, k]), ['firing_rate', 'firing rate']];
 const cell = (t, k) => (k in t) ? t[k] : t.arch[k];
 function drawTable() {
   const rows = points.filter(t => t.pareto);
@@ -199,11 +217,30 @@ function init() {
   for (const k of ['state', ...D.knobs]) { const o = document.createElement('option'); o.value = k; o.textContent = k; cb.appendChild(o); }
   cb.onchange = () => { colorBy = cb.value; drawPareto(); };
   document.getElementById('budget').oninput = updateBudget;
+  document.getElementById('pareto').on('plotly_relayout', onEnergyZoom);
   document.getElementById('pareto').on('plotly_click', ev => {
     const n = ev.points[0].customdata; if (n !== undefined) selectTrial(n); });
 }
 drawPareto(); init(); updateBudget(); drawHypervolume(); drawImportance(); drawDetail();
 """
+
+
+# What a trial's state reads as in a sentence ("2 failed", not "2 fail").
+_STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+                "WAITING": "waiting"}
+
+
+def _timesteps(included: Any) -> str:
+    """The provenance's ``T_included`` in words (it printed as a bare True)."""
+    if included is True:
+        return "each energy is per image, summed over all T timesteps (one whole inference)"
+    if included is False:
+        return "each energy is for one timestep of an image (multiply by T for one whole inference)"
+    return "not recorded"
+
+
+def _images(n: Any) -> str:
+    return plural(n, "image") if isinstance(n, int) else f"{html.escape(str(n))} images"
 
 
 def _provenance_html(prov: dict[str, Any]) -> str:
@@ -212,15 +249,15 @@ def _provenance_html(prov: dict[str, Any]) -> str:
         return '<p class="muted">No completed trial carries an energy report yet.</p>'
     pj = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in profile.get("energy_pj", {}).items())
     sources = "".join(f"<li>{html.escape(s)}</li>" for s in profile.get("sources", []))
-    counted = "".join(f"<b>{html.escape(k)}</b><span>{html.escape(str(v))}</span>"
+    ops = "".join(f"<b>{html.escape(k)}</b><span>{html.escape(str(v))}</span>"
                       for k, v in (prov.get("counted") or {}).items())
     versions = ", ".join(f"{k} {v}" for k, v in (prov.get("versions") or {}).items())
     return (f"<p><b>{html.escape(profile.get('name', ''))}</b>: {html.escape(profile.get('description', ''))}</p>"
             f"<table style='width:auto'><thead><tr><th>operation</th><th>pJ each</th></tr></thead>{pj}</table>"
             f"<p class='muted'>Sources:</p><ul class='muted'>{sources}</ul>"
-            f"<div class='kv'>{counted}<b>timesteps</b><span>energy per image over all T timesteps: "
-            f"{prov.get('T_included')}</span><b>measured on</b><span>{html.escape(str(prov.get('data')))} "
-            f"({prov.get('batch_size')} images, firing rates measured, not assumed)</span>"
+            f"<div class='kv'>{ops}<b>timesteps</b><span>{_timesteps(prov.get('T_included'))}</span>"
+            f"<b>measured on</b><span>{html.escape(str(prov.get('data')))} "
+            f"({_images(prov.get('batch_size'))}, firing rates measured, not assumed)</span>"
             f"<b>encoding layers as MAC</b><span>{html.escape(', '.join(prov.get('encoding_layers_as_mac') or []))}"
             f"</span><b>counter</b><span>{html.escape(str(prov.get('counter')))}</span>"
             f"<b>versions</b><span>{html.escape(versions)}</span></div>")
@@ -240,8 +277,9 @@ def _excluded_html(data: dict[str, Any]) -> str:
         out.append("<p class='muted'>None: every completed trial keeps the constraints and is clearly above "
                    "chance.</p>")
     if untested:
-        out.append(f"<p class='muted'>{len(untested)} completed trial(s) were not tested against chance: their "
-                   "validation size was not recorded (a study made before snnas recorded it).</p>")
+        were = "was" if len(untested) == 1 else "were"
+        out.append(f"<p class='muted'>{plural(len(untested), 'completed trial')} {were} not tested against chance: "
+                   "their validation size was not recorded (a study made before snnas recorded it).</p>")
     return "".join(out)
 
 
@@ -254,23 +292,54 @@ def _num(x: Any) -> str:
     return "" if x is None else f"{x:.4g}"
 
 
-def render_page(data: dict[str, Any]) -> str:
-    """The whole page as one string."""
+def _head(data: dict[str, Any], style: str) -> str:
+    """From the doctype to the header's line about the study (both kinds of page)."""
     s = data["study"]
-    energies = [t["energy"] for t in data["trials"] if t.get("energy")]
-    data = {**data, "energyRange": [min(energies), max(energies)] if energies else [1e-3, 1.0]}
-    blob = json.dumps(data, allow_nan=False, default=str).replace("</", "<\\/")
-    states = " · ".join(f"{n} {k.lower()}" for k, n in s["states"].items())
+    states = ", ".join(f"{n} {_STATE_WORDS.get(k, k.lower())}" for k, n in s["states"].items())
+    trials = plural(s["trials"], "trial") + (f" ({states})" if states else "")
     title = f"snnas report: {s['name']}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{html.escape(title)}</title><style>{_CSS}</style>
-<script>{get_plotlyjs()}</script></head>
+{style}</head>
 <body><header><h1>{html.escape(title)}</h1>
-<p>space <b>{html.escape(str(s['space']))}</b> on <b>{html.escape(str(s['dataset']))}</b> · {s['trials']} trials
-({html.escape(states)}) · energy profile {html.escape(str(s['profile']))} · generated {html.escape(s['generated'])}
-by snnas {html.escape(str(s['snnas']))}</p></header>
-<main>
+<p>space <b>{html.escape(str(s['space']))}</b> on <b>{html.escape(str(s['dataset']))}</b> · {html.escape(trials)} ·
+energy profile {html.escape(str(s['profile']))} · generated {html.escape(s['generated'])} by snnas
+{html.escape(str(s['snnas']))}</p></header>
+"""
+
+
+def _unfinished_page(data: dict[str, Any]) -> str:
+    """A study with no completed trial: no front, pick, energy split or hypervolume to draw. Say so, and list
+    each trial with its state, what it reached and why it stopped (charts would be empty axes or one dot)."""
+    rows = "".join(
+        f"<tr><td>{t['number']}</td><td>{_STATE_WORDS.get(t['state'], t['state'].lower())}</td>"
+        f"<td>{html.escape(t['fidelity'] or '')}</td><td>{_num(t['acc'])}</td><td>{_num(t['energy'])}</td>"
+        f"<td style='text-align:left'>{html.escape(t['reason'] or '')}</td></tr>" for t in data["trials"])
+    table = ("<table id=\"unfinished\" style='width:auto'><thead><tr><th>trial</th><th>state</th><th>reached</th>"
+             f"<th>val acc</th><th>µJ/image</th><th>why</th></tr></thead><tbody>{rows}</tbody></table>"
+             if rows else "<p class='muted'>The study holds no trial.</p>")
+    args = data["study"]["args"]  # the study, with --storage when not the default: the hint runs as printed
+    return _head(data, "") + f"""<main>
+<section><h2>No completed trial</h2>
+<p class="note">No trial of this study has completed yet, so there is no Pareto front, suggested trial, energy
+breakdown or hypervolume to show. Run <code>snnas report {html.escape(args)}</code> again once a trial completes
+(a running search rewrites this page when it ends).</p>
+{table}</section>
+</main>
+</body></html>
+"""
+
+
+def render_page(data: dict[str, Any]) -> str:
+    """The whole page as one string."""
+    if not completed(data):
+        return _unfinished_page(data)
+    energies = [t["energy"] for t in data["trials"] if t.get("energy")]
+    data = {**data, "energyRange": [min(energies), max(energies)] if energies else [1e-3, 1.0], "hvUnit": HV_UNIT}
+    blob = json.dumps(data, allow_nan=False, default=str).replace("</", "<\\/")
+    ref = data["hypervolume"].get("ref_energy")
+    return _head(data, f"<script>{get_plotlyjs()}</script>") + f"""<main>
 <section><h2>Accuracy vs energy: which architecture?</h2>
 <p class="note" id="proxy-note">{_code(str(data.get('proxy_note', '')))}</p>
 <div class="controls"><label>colour by <select id="color-by"></select></label>
@@ -293,7 +362,9 @@ it.</p></section>
 <section id="excluded"><h2>Completed trials kept off the front</h2>{_excluded_html(data)}</section>
 <section><h2>Search progress and what mattered</h2>
 <div class="row"><div id="hv"></div><div><div id="imp-acc"></div><div id="imp-energy"></div></div></div>
-<p class="muted">Hypervolume of the completed trials that may be on the front: feasible and clearly above chance (reference: accuracy 0, 1.01 × the largest energy).
+<p class="muted">Hypervolume ({HV_UNIT}) of the completed trials that may be on the front (feasible and clearly
+above chance): the area of the accuracy–energy plane (energy linear, per image) they dominate, up to the
+reference point accuracy 0 and {_num(ref)} µJ/image (1.01 × the largest energy among them). It never decreases.
 Importances: Optuna's PED-ANOVA over completed trials, per objective (which knobs matter for reaching the
 best accuracy, and the lowest energy).</p></section>
 <section><h2>Provenance of the energy numbers</h2>{_provenance_html(data['provenance'])}</section>

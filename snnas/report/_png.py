@@ -16,7 +16,11 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
+    from snnas.report._data import HV_UNIT, completed
+
     out: list[Path] = []
+    if not completed(data):  # axes around a pruned or running trial's rung result alone are junk, not a figure
+        return out
     pts = [t for t in data["trials"] if t.get("acc") is not None and t.get("energy") is not None]
     if pts:
         fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=150)
@@ -41,7 +45,7 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
         if pick:
             ax.scatter([pick["energy"]], [pick["acc"]], marker="*", s=220, color="#ffbf00", edgecolors="#333",
                        zorder=6, label=f"suggested, near-best (trial {pick['number']})")
-        ax.set_xscale("log")
+        _log_ticks(ax)
         ax.set_xlabel("energy per image (µJ)")
         ax.set_ylabel("validation accuracy")
         ax.set_title(f"{data['study']['name']}: accuracy vs energy")
@@ -53,18 +57,19 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=150)
         ax.plot(range(1, len(hv["hv"]) + 1), hv["hv"], marker=".")
         ax.set_xlabel("completed trials")
-        ax.set_ylabel("hypervolume")
+        ax.set_ylabel(f"hypervolume ({HV_UNIT})")
         ax.grid(alpha=0.3)
         out.append(_save(fig, folder / "hypervolume.png"))
     d = data["details"].get(str(data.get("pick"))) if data.get("pick") is not None else None
     if d and d["layers"]:
-        layers = d["layers"][::-1]
+        layers = d["layers"]
         fig, ax = plt.subplots(figsize=(7.5, max(3.0, 0.22 * len(layers) + 1)), dpi=150)
         left = [0.0] * len(layers)
         for op, color in (("sop", "#2a9d8f"), ("mac", "#e76f51"), ("ac", "#e9c46a"), ("neuron_update", "#264653")):
             vals = [row[f"{op}_uj"] for row in layers]
             ax.barh([row["layer"] for row in layers], vals, left=left, color=color, label=op.upper())
             left = [a + b for a, b in zip(left, vals, strict=True)]
+        ax.invert_yaxis()  # network order, the first layer at the top (as the firing heat-map beside it)
         ax.set_xlabel("µJ per image")
         ax.set_title(f"trial {d['number']} (suggested): energy per layer", fontsize=10)
         ax.tick_params(axis="y", labelsize=6)
@@ -82,6 +87,19 @@ def write_pngs(data: dict[str, Any], folder: Path) -> list[Path]:
         fig.colorbar(im, ax=ax)
         out.append(_save(fig, folder / "firing.png"))
     return out
+
+
+def _log_ticks(ax: Any) -> None:
+    """A log energy axis labelled with plain values (0.02, 0.05, 0.1), not 10^-1 and 2x10^-2: the page's steps
+    (decades over more than 3 decades, 1-2-5 over more than 0.7 of one, 1-9 below)."""
+    from matplotlib import ticker
+
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    subs = (1.0,) if hi / lo > 1e3 else ((1.0, 2.0, 5.0) if hi / lo > 10**0.7 else tuple(range(1, 10)))
+    ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -9,30 +9,22 @@ Example:
 
 from __future__ import annotations
 
-from snnas.search._driver import run_worker
-from snnas.search._front import (
-    ChanceTest,
-    Front,
-    chance_test,
-    chance_threshold,
-    front_of,
-    near_best_index,
-    near_best_rule,
-)
-from snnas.search._options import SAMPLERS, RayOptions, SearchOptions
-from snnas.search._proxy import ProxyTrainer, RungResult, TrialFailure
-from snnas.search._pruner import hypervolume_2d, knee_index, nondominated_ranks, pareto_front, pareto_keep
-from snnas.search._record import ARCH_COLUMNS, Attr, TrialRecord, counts_toward_budget
-from snnas.search._results import open_existing_study, pareto_frame, trials_frame, write_pareto_csv
-from snnas.search._run import search
-from snnas.search._space_file import list_spaces, load_space
-from snnas.search._study import finished_count, make_sampler, open_study
-from snnas.search._trial import TrialLife
-from snnas.search.space import SearchSpace
+from snnas._lazy import lazy_exports
 
-__all__ = ["ARCH_COLUMNS", "Attr", "ChanceTest", "chance_test", "chance_threshold", "counts_toward_budget", "Front",
-           "front_of", "near_best_index", "near_best_rule", "finished_count", "hypervolume_2d", "knee_index",
-           "list_spaces", "load_space", "make_sampler", "nondominated_ranks", "open_existing_study", "open_study",
-           "pareto_frame", "pareto_front", "pareto_keep", "ProxyTrainer", "RayOptions", "run_worker", "RungResult",
-           "SAMPLERS", "search", "SearchOptions", "SearchSpace", "TrialFailure", "TrialLife", "TrialRecord",
-           "trials_frame", "write_pareto_csv"]
+# Each name loads its own submodule on first use: `snnas spaces` reads space files without Optuna, torch or
+# pandas, which the search itself needs.
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "snnas.search._driver": ["run_worker"],
+    "snnas.search._front": ["ChanceTest", "Front", "chance_test", "chance_threshold", "front_of",
+                            "near_best_index", "near_best_rule"],
+    "snnas.search._options": ["SAMPLERS", "RayOptions", "SearchOptions"],
+    "snnas.search._proxy": ["ProxyTrainer", "RungResult", "TrialFailure"],
+    "snnas.search._pruner": ["hypervolume_2d", "knee_index", "nondominated_ranks", "pareto_front", "pareto_keep"],
+    "snnas.search._record": ["ARCH_COLUMNS", "Attr", "TrialRecord", "counts_toward_budget"],
+    "snnas.search._results": ["open_existing_study", "pareto_frame", "trials_frame", "write_pareto_csv"],
+    "snnas.search._run": ["search"],
+    "snnas.search._space_file": ["list_spaces", "load_space"],
+    "snnas.search._study": ["finished_count", "make_sampler", "open_study", "space_definition"],
+    "snnas.search._trial": ["TrialLife"],
+    "snnas.search.space": ["SearchSpace"],
+})

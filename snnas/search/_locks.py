@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+from snnas._atomic import ensure_dir, unwritable
 from snnas.errors import SnnasError, first_line
 from snnas.search._storage import bad_url, db_url, masked, scheme_of, storage_file
 
@@ -91,8 +92,12 @@ def study_lock(url: str, studies_dir: str | Path, study: str) -> StudyLock:
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    ensure_dir(path.parent, "the storage folder")
+    try:
+        f = open(path, "a")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as e:
+        raise unwritable(path, e, "the study lock") from None
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -104,9 +109,12 @@ def locked(path: Path) -> Iterator[None]:
 def _journal_lock(base: Path) -> Iterator[None]:
     from optuna.storages.journal import JournalFileOpenLock
 
-    base.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(base.parent, "the storage folder")
     lock = JournalFileOpenLock(str(base), grace_period=JOURNAL_GRACE_S)
-    lock.acquire()
+    try:
+        lock.acquire()
+    except OSError as e:
+        raise unwritable(Path(lock._lock_file), e, "the study lock") from None
     stop = threading.Event()
 
     def touch() -> None:  # "still held": Optuna breaks a lock file only once its mtime stops changing

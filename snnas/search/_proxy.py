@@ -134,8 +134,15 @@ class ProxyTrainer:
         deadline = time.perf_counter() + s.time_limit_s
         result = None
         try:
+            if plan and plan[0][0].timesteps(cfg.T) < cfg.T:
+                # a first rung at fewer timesteps: calibrate the salience of every timestep on the batch a full-T
+                # training would start with (the same draw of the same generator), as that training would
+                first = torch.Generator().set_state(g.get_state())
+                x, _ = next(engine.batches(plan[0][1], s.batch_size, shuffle=True, generator=first))
+                with engine.autocast():
+                    net.calibrate(x)
             for k, (rung, ds, epochs) in enumerate(plan):
-                steps = rung.timesteps(cfg.T)  # a cheaper rung may run fewer timesteps (causal prefix)
+                steps = rung.timesteps(cfg.T)  # a cheaper rung may run fewer timesteps (not a prefix in training: BN)
                 t0 = time.perf_counter()
                 seen = EpochStats()  # the rung's epochs, summed step by step
                 for epoch in range(epochs):

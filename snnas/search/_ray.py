@@ -106,6 +106,28 @@ def run_trial(config: dict[str, Any], job: Job) -> None:
 
 # ---------------------------------------------------------------- the driver side: searcher and scheduler
 
+class _RunStop:
+    """Ray Tune's ``Stopper`` for one run: it stops the whole experiment once the searcher was stopped
+    (:meth:`_StudySearch.stop`). Tune keeps the objects it is given (the run config is copied shallowly), so
+    the flag on the searcher is the one it reads."""
+
+    def __init__(self, searcher: _StudySearch) -> None:
+        self.searcher = searcher
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:  # noqa: ARG002 - Stopper's signature
+        return False
+
+    def stop_all(self) -> bool:
+        return self.searcher.stopped
+
+
+def RunStopper(searcher: _StudySearch) -> Any:  # noqa: N802
+    """The Tune stopper of ``searcher``'s run (a factory, like the searcher)."""
+    from ray.tune.stopper import Stopper
+
+    return type("RunStopper", (_RunStop, Stopper), {})(searcher)
+
+
 
 class _StudySearch:
     """Ray Tune's ``Searcher`` over the study: budget claim, one trial life per Tune trial.
@@ -119,6 +141,7 @@ class _StudySearch:
     def __init__(self, study: optuna.Study, space: SearchSpace, opts: SearchOptions, deadline: float | None) -> None:
         super().__init__(metric=None, mode=None)  # two objectives: the study knows them, Tune need not
         self.study, self.space, self.opts, self.deadline = study, space, opts, deadline
+        self.stopped = False  # Ctrl-C: no new trial, and RunStopper stops the running ones
         self.lock = study_lock(opts.storage, opts.studies_dir, opts.study)
         self.lives: dict[str, TrialLife] = {}  # Tune trial id -> its trial life
         self.errors: dict[str, str] = {}  # Tune trial id -> why its worker failed (from the scheduler)
@@ -126,6 +149,8 @@ class _StudySearch:
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         while True:
+            if self.stopped:
+                return self.FINISHED
             if self.deadline is not None and time.time() >= self.deadline:
                 return self.FINISHED  # --timeout: start no more trials, let running ones finish
             trial = claim(self.study, self.opts.budget, self.lock)
@@ -137,6 +162,10 @@ class _StudySearch:
             if life.begin() is not None:  # an infeasible one is pruned untrained, never worth a worker
                 self.lives[trial_id] = life
                 return {**trial.params, SEED_KEY: life.seed, TRIAL_KEY: trial.number}
+
+    def stop(self) -> None:
+        """Ctrl-C: start no new trial, and have Tune stop the running ones (each ends as interrupted)."""
+        self.stopped = True
 
     def held(self) -> list[int]:
         """Storage ids of the trials this driver holds (for the heartbeat)."""

@@ -19,13 +19,14 @@ import optuna
 
 from snnas.errors import SnnasError
 from snnas.search._options import SearchOptions
-from snnas.search._ray import Job, ParetoHalving, StudySearcher, run_trial
+from snnas.search._ray import Job, ParetoHalving, RunStopper, StudySearcher, run_trial
 from snnas.search._study import Heartbeat
 from snnas.search.space import SearchSpace
 
 __all__ = ["DEFAULT_GPU_SHARE", "RayRunner", "check_address"]
 
 DEFAULT_GPU_SHARE = 0.25  # small proxy trials: four share one GPU unless told otherwise
+RAY_STOP_S = 3.0  # how long Ctrl-C waits for Tune to stop its trials before leaving Ray to the exit
 
 
 def _import_ray() -> Any:
@@ -150,6 +151,7 @@ class RayRunner:
                 tune_config=tune.TuneConfig(search_alg=self.searcher, scheduler=self.scheduler, num_samples=-1,
                                             max_concurrent_trials=self.max_concurrent, reuse_actors=True),
                 run_config=tune.RunConfig(name=f"{opts.study}-{time.strftime('%Y%m%d-%H%M%S')}",
+                                          stop=RunStopper(self.searcher),
                                           storage_path=str((Path(opts.studies_dir) / "ray").resolve()), verbose=0,
                                           failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
             )
@@ -171,9 +173,24 @@ class RayRunner:
             raise SnnasError("; ".join(self.searcher.failures))
 
     def abort(self) -> None:
-        """Stop now (Ctrl-C): disconnecting ends this driver's trials; they go stale and re-run on resume."""
+        """Stop now (Ctrl-C); :meth:`held` then says which trials to end as interrupted.
+
+        Tune is told to stop (no new trial, the running ones stopped) and given ``RAY_STOP_S`` to end. Ray is
+        shut down only once Tune's thread has ended: a thread that touches Ray after ``ray.shutdown()`` makes
+        Ray end the whole process at once, with exit code 1 ("The core worker has already been shutdown", seen
+        with Ctrl-C right after a trial started). If Tune takes longer, Ray is left to the process's exit,
+        which the CLI makes at once: a local instance's processes die with it (Ray binds them to their
+        parent), and a cluster ends the job of a driver that is gone, its trials with it.
+        """
+        self.searcher.stop()
+        self._thread.join(RAY_STOP_S)
         self._heartbeat.__exit__()
-        self.close()
+        if not self._thread.is_alive():
+            self.close()
+
+    def held(self, study: optuna.Study) -> list[int]:
+        """Storage ids of the trials this driver held (their Ray workers are gone once it disconnected)."""
+        return self.searcher.held()
 
     def close(self) -> None:
         """Disconnect; a local instance started here is shut down, an existing cluster keeps running."""

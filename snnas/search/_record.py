@@ -4,6 +4,12 @@ The trial life (:mod:`snnas.search._trial`) writes these attributes; every reade
 report, export, resume, the progress view) reads a :class:`TrialRecord` built from Optuna's
 ``FrozenTrial``, never the bare strings. Studies written before the data seed had its own attribute still
 open: their data seed is read from the recorded re-run command.
+
+The energy report (per-layer counts, firing rates, provenance: ~8 kB a trial) is a *system* attribute,
+:data:`ENERGY_REPORT_KEY`: in the study's own storage, so every host and every storage kind has it whole, but
+out of the tables that ``optuna trials`` and optuna-dashboard print (they list user attributes; one report made
+each ``optuna trials`` row ~9,500 characters). Studies made before kept it as the user attribute
+``energy_report``, which is still read.
 """
 
 from __future__ import annotations
@@ -13,13 +19,52 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["ARCH_COLUMNS", "Attr", "TrialRecord", "counts_toward_budget", "interrupted", "rung_key"]
+from snnas.search.space import INDEX_SUFFIX
+
+__all__ = ["ARCH_COLUMNS", "ENERGY_REPORT_KEY", "Attr", "TrialRecord", "counts_toward_budget", "interrupted",
+           "knob_columns", "knob_text", "rung_key"]
 
 # The architecture fields tables and pages show for a trial, in this order (the whole config is stored).
 ARCH_COLUMNS = ("T", "saccades", "depth", "embed_dim", "num_heads", "mlp_ratio", "tokenizer", "attention", "kappa",
                 "sssa_version", "fixation", "patch_size")
+
+
+def _varies(d: BaseDistribution) -> bool:
+    if isinstance(d, CategoricalDistribution):
+        return len(d.choices) > 1
+    return d.high > d.low  # Int/FloatDistribution
+
+
+def knob_columns(trials: list[FrozenTrial]) -> list[str]:
+    """The architecture fields the study's space varies, in the order its trials sample them: every knob whose
+    parameter can take more than one value (a knob of one choice is constant, like a ``[fixed]`` field).
+
+    What the tables, the live view and ``pareto.csv`` show beside accuracy and energy: all of these, and no
+    constant field. Read from the trials' own distributions, so a study from any storage or version says it.
+
+    Example:
+        >>> from optuna.distributions import FloatDistribution, IntDistribution
+        >>> from optuna.trial import create_trial
+        >>> t = create_trial(params={"T.index": 1, "attention": "sssa", "neuron_tau": 2.5}, values=[0.5, 1.0],
+        ...                  distributions={"T.index": IntDistribution(0, 2), "attention": CategoricalDistribution(
+        ...                  ["sssa"]), "neuron_tau": FloatDistribution(1.5, 4.0)})
+        >>> knob_columns([t])
+        ['T', 'neuron_tau']
+    """
+    names: dict[str, None] = {}
+    for t in trials:
+        for param, d in t.distributions.items():
+            if _varies(d):
+                names[param.removesuffix(INDEX_SUFFIX)] = None
+    return list(names)
+
+
+def knob_text(value: Any) -> str:
+    """A knob's value for a table cell: floats to 4 significant digits (a sampled ``neuron_tau``)."""
+    return f"{value:.4g}" if isinstance(value, float) else "" if value is None else str(value)
 
 
 class Attr:
@@ -35,7 +80,7 @@ class Attr:
     COMMAND = "command"  # `snnas trial ...` that re-runs it
     DEVICE, PID, HOST, NEURONS = "device", "pid", "host", "neurons"  # where and how it ran
     RSS_MB = "rss_mb"  # the worker's resident memory after the trial
-    ENERGY_REPORT = "energy_report"  # EnergyReport.to_dict() of the last rung (COMPLETE trials)
+    ENERGY_REPORT = "energy_report"  # older studies only: the report is now the system attribute ENERGY_REPORT_KEY
     PRUNE_REASON = "prune_reason"
     FAIL_REASON = "fail_reason"  # a FAIL with a reason counts toward the budget; without one it was interrupted
     RETRY_OF = "retry_of"  # the number of the interrupted trial this one re-runs
@@ -44,6 +89,10 @@ class Attr:
     DUPLICATE_OF = "duplicate_of"  # the trial whose stored result this one took (same architecture, not trained)
     PRESCREEN = "prescreen"  # training-free scores of a pre-screened trial (``snnas.search._prescreen``)
 
+
+# EnergyReport.to_dict() of the last rung (COMPLETE trials and their duplicates), a trial system attribute
+# (namespaced: Optuna and optuna-dashboard keep their own system attributes beside it).
+ENERGY_REPORT_KEY = "snnas:energy_report"
 
 _RUNG = re.compile(r"rung(\d+)")
 
@@ -137,12 +186,13 @@ class TrialRecord:
         if data_seed is None:
             data_seed = _data_seed_from_command(a.get(Attr.COMMAND))
         cons = list(t.constraints.values()) or t.system_attrs.get("constraints")  # Optuna 5 keys; older: one list
+        report = t.system_attrs.get(ENERGY_REPORT_KEY, a.get(Attr.ENERGY_REPORT))  # older studies: a user attribute
         return cls(
             number=t.number, state=t.state, values=tuple(t.values) if t.values else None,
             params=dict(t.params), planned_params={**t.system_attrs.get("fixed_params", {}), **t.params},
             config=a.get(Attr.CONFIG) or {}, arch_id=a.get(Attr.ARCH_ID), n_params=a.get(Attr.PARAMS),
             seed=a.get(Attr.SEED), data_seed=data_seed, rungs=_rungs(a), prune_reason=a.get(Attr.PRUNE_REASON),
-            fail_reason=a.get(Attr.FAIL_REASON), energy_report=a.get(Attr.ENERGY_REPORT), command=a.get(Attr.COMMAND),
+            fail_reason=a.get(Attr.FAIL_REASON), energy_report=report, command=a.get(Attr.COMMAND),
             retry_of=a.get(Attr.RETRY_OF), seconds=t.duration.total_seconds() if t.duration else None,
             constraints=tuple(cons) if cons is not None else None, attrs=dict(a),
         )

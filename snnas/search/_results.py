@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import optuna
@@ -10,38 +11,78 @@ import pandas as pd
 from snnas._atomic import write_atomic
 from snnas.errors import SnnasError, first_line
 from snnas.search._front import front_of
-from snnas.search._record import ARCH_COLUMNS, TrialRecord
-from snnas.search._storage import default_url, open_storage, storage_file
+from snnas.search._record import TrialRecord, knob_columns
+from snnas.search._storage import default_url, identity, open_storage, storage_file
+from snnas.search._study import UID
 
-__all__ = ["trials_frame", "pareto_frame", "write_pareto_csv", "open_existing_study"]
+__all__ = ["open_existing_study", "own_report_dir", "pareto_frame", "report_dir", "trials_frame", "write_pareto_csv"]
 
-COLUMNS = ("trial", "state", "val_accuracy", "energy_uj", "params", "arch_id", "seed", "data_seed", "seconds",
-           "reason", "command", *ARCH_COLUMNS)
+HEAD = ("trial", "state", "val_accuracy", "energy_uj", "params")  # then the knobs the space varies, then TAIL
+TAIL = ("arch_id", "seed", "data_seed", "seconds", "reason", "command")
 
 
-def _row(t: optuna.trial.FrozenTrial) -> dict:
-    r = TrialRecord.of(t)
-    return {"trial": r.number, "state": r.state.name, "val_accuracy": r.accuracy, "energy_uj": r.energy_uj,
-            "params": r.n_params, "arch_id": r.arch_id, "seed": r.seed, "data_seed": r.data_seed,
-            "seconds": r.seconds, "reason": r.reason, "command": r.command, **r.arch()}
+def _frame(trials: list[optuna.trial.FrozenTrial], knobs: list[str]) -> pd.DataFrame:
+    rows = []
+    for t in trials:
+        r = TrialRecord.of(t)
+        rows.append({"trial": r.number, "state": r.state.name, "val_accuracy": r.accuracy, "energy_uj": r.energy_uj,
+                     "params": r.n_params, **r.arch(tuple(knobs)), "arch_id": r.arch_id, "seed": r.seed,
+                     "data_seed": r.data_seed, "seconds": r.seconds, "reason": r.reason, "command": r.command})
+    return pd.DataFrame(rows, columns=[*HEAD, *knobs, *TAIL])
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """Every trial, one row each."""
-    return pd.DataFrame([_row(t) for t in study.get_trials(deepcopy=False)])
+    """Every trial, one row each, with every knob the space varies (:func:`~._record.knob_columns`)."""
+    trials = study.get_trials(deepcopy=False)
+    return _frame(trials, knob_columns(trials))
 
 
 def pareto_frame(study: optuna.Study) -> pd.DataFrame:
     """The non-dominated trials among the completed, feasible ones clearly above chance
     (:func:`snnas.search._front.front_of`; ``study.best_trials`` when every trial recorded its chance test),
-    most accurate first."""
-    best = front_of(study.get_trials(deepcopy=False)).trials
-    df = pd.DataFrame([_row(t) for t in best], columns=list(COLUMNS))
+    most accurate first, with every knob the space varies and no constant one."""
+    trials = study.get_trials(deepcopy=False)
+    df = _frame(front_of(trials).trials, knob_columns(trials))
     return df.sort_values(["val_accuracy", "energy_uj"], ascending=[False, True]).reset_index(drop=True)
 
 
-def write_pareto_csv(study: optuna.Study, reports_dir: str | Path = "reports") -> Path:
-    return write_atomic(Path(reports_dir) / study.study_name / "pareto.csv", pareto_frame(study).to_csv(index=False))
+OWNER = ".study"  # in a report folder: the identity of the study it shows
+
+
+def _identity(study: optuna.Study, storage: str | None, studies_dir: str | Path) -> str:
+    """The study's ``snnas:uid`` (kept when its file is copied or moved), else its storage's identity."""
+    uid = study._storage.get_study_system_attrs(study._study_id).get(UID)
+    return f"uid:{uid}" if uid else identity(storage or default_url(studies_dir, study.study_name))
+
+
+def report_dir(study: optuna.Study, storage: str | None, root: str | Path = "reports",
+               studies_dir: str | Path = "studies") -> Path:
+    """The default report folder of ``study``: ``reports/<study>``, unless that folder shows another study of
+    the same name (another storage's); then ``reports/<study>@<8 hex>``, so neither overwrites the other. A
+    folder from before snnas recorded whose it is is taken as this study's."""
+    folder = Path(root) / study.study_name
+    me = _identity(study, storage, studies_dir)
+    try:
+        owner = (folder / OWNER).read_text(encoding="utf-8").strip()
+    except OSError:
+        owner = None
+    if owner in (None, me):
+        return folder
+    return Path(root) / f"{study.study_name}@{hashlib.sha1(me.encode()).hexdigest()[:8]}"
+
+
+def own_report_dir(folder: Path, study: optuna.Study, storage: str | None, studies_dir: str | Path = "studies") -> None:
+    """Record which study ``folder`` shows (see :func:`report_dir`)."""
+    write_atomic(folder / OWNER, _identity(study, storage, studies_dir) + "\n")
+
+
+def write_pareto_csv(study: optuna.Study, storage: str | None, studies_dir: str | Path = "studies",
+                     reports_dir: str | Path = "reports") -> Path:
+    """``<report folder>/pareto.csv`` (:func:`report_dir`) for the study at ``storage``."""
+    folder = report_dir(study, storage, reports_dir, studies_dir)
+    path = write_atomic(folder / "pareto.csv", pareto_frame(study).to_csv(index=False))
+    own_report_dir(folder, study, storage, studies_dir)
+    return path
 
 
 def open_existing_study(study: str, storage: str | None = None, studies_dir: str | Path = "studies") -> optuna.Study:

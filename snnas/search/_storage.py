@@ -17,6 +17,7 @@ heartbeats compare the workers' wall clocks, so machines sharing a journal need 
 
 from __future__ import annotations
 
+import shlex
 import time
 import warnings
 from datetime import datetime
@@ -29,10 +30,11 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import FrozenTrial, TrialState
 
 from snnas import _faults
+from snnas._atomic import ensure_dir
 from snnas.errors import SnnasError, first_line
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "bad_url", "db_url", "default_url", "masked", "open_storage",
-           "scheme_of", "storage_file"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "JOURNAL", "artifact_dir", "bad_url", "db_url", "default_url", "masked",
+           "open_storage", "scheme_of", "storage_file"]
 
 HEARTBEAT_S, GRACE_S = 2, 8
 JOURNAL = "journal:///"
@@ -60,6 +62,13 @@ def storage_file(url: str) -> Path | None:
         if url.startswith(prefix):
             return Path(url.removeprefix(prefix))
     return None
+
+
+def artifact_dir(url: str, study: str) -> Path | None:
+    """Where a study's Optuna artifacts go (``<study>.artifacts`` beside its SQLite or journal file, shared by
+    whoever shares that file); ``None`` for a database server, whose hosts share no folder that snnas knows."""
+    f = storage_file(url)
+    return None if f is None else f.parent / f"{study}.artifacts"
 
 
 def _installed(module: str) -> bool:
@@ -213,7 +222,7 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
     if f is not None and f.is_dir():
         raise SnnasError(f"--storage {url}: {f} is a folder, not a storage file")
     if f is not None and create:
-        f.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(f.parent, "the storage folder")
     if url.startswith(SQLITE) and f.is_file():
         _require_optuna_sqlite(f)
     scheme = scheme_of(url)
@@ -239,6 +248,20 @@ def open_storage(url: str, create: bool = False) -> BaseStorage:
 def bad_url(url: str) -> str:
     return (f"--storage must be sqlite:///FILE, journal:///FILE or a database URL (postgresql://..., "
             f"mysql://...), got {masked(url)!r}")
+
+
+def identity(url: str) -> str:
+    """What tells storages apart: a file storage's absolute path, a server's URL without its password."""
+    f = storage_file(url)
+    return f"{scheme_of(url)}:{f.resolve()}" if f is not None else masked(url)
+
+
+def study_args(study: str, url: str | None, studies_dir: str | Path = "studies") -> str:
+    """The study as the commands take it, for a hint that works as printed: ``STUDY``, plus ``--storage URL``
+    unless ``url`` is the default (``sqlite:///studies/<study>.db``). A password in the URL is masked."""
+    if url is None or identity(url) == identity(default_url(studies_dir, study)):
+        return shlex.quote(study)
+    return shlex.join([study, "--storage", masked(url)])
 
 
 def masked(url: str) -> str:

@@ -9,6 +9,10 @@
 * **Sampler streams.** Every process that joins a study takes the next stream number under the lock and seeds
   its sampler ``--seed + stream``: processes never propose from the same random stream, and a lone run in a
   new study (stream 0) is reproducible.
+* **Readable by Optuna's tools.** The objectives are the study's metric names (optuna-dashboard and Optuna's
+  plots label them ``val_accuracy`` and ``energy_uj``). The space definition (~1,200 characters) is a study
+  *system* attribute, :data:`SPACE_DEFINITION`, read with :func:`space_definition`: ``optuna studies`` prints
+  every user attribute on one row. Studies made before kept it as the user attribute ``space_definition``.
 * **Resume.** Every running trial sends a heartbeat. A trial whose process died goes stale, is marked FAIL
   by Optuna (without a reason, so it does not count) and re-enqueued with the same parameters and seed.
   Re-running the same command therefore resumes: finished trials count, interrupted ones are re-run.
@@ -17,8 +21,11 @@
 from __future__ import annotations
 
 import threading
+import uuid
+import warnings
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -31,13 +38,22 @@ from snnas.search._record import Attr, TrialRecord, counts_toward_budget, interr
 from snnas.search._storage import HEARTBEAT_S, open_storage
 from snnas.search.space import SearchSpace
 
-__all__ = ["DIRECTIONS", "OBJECTIVES", "STREAMS", "Heartbeat", "claim", "finished_count", "make_sampler",
-           "exhausted", "open_study", "retry_stale"]
+__all__ = ["DIRECTIONS", "OBJECTIVES", "SPACE_DEFINITION", "STREAMS", "UID", "Heartbeat", "claim", "finished_count",
+           "make_sampler", "exhausted", "open_study", "release", "retry_stale", "space_definition"]
 
 STREAMS = "sampler_streams"  # study attribute: how many sampler streams processes have taken
 
 DIRECTIONS = ["maximize", "minimize"]  # validation accuracy, energy per image (uJ)
 OBJECTIVES = ["val_accuracy", "energy_uj"]
+UID = "snnas:uid"  # study system attribute: a random id, made once (the report folder is keyed by it)
+SPACE_DEFINITION = "snnas:space_definition"  # study system attribute: SearchSpace.describe() when it was made
+_OLD_SPACE_DEFINITION = "space_definition"  # the user attribute that held it in studies made before
+
+
+def space_definition(study: optuna.Study) -> dict[str, Any] | None:
+    """The space definition ``study`` was made with (``SearchSpace.describe()``), or None if it records none."""
+    found = study._storage.get_study_system_attrs(study._study_id).get(SPACE_DEFINITION)
+    return found if found is not None else study.user_attrs.get(_OLD_SPACE_DEFINITION)
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -71,6 +87,21 @@ def retry_stale(study: optuna.Study, trial: FrozenTrial, trials: list[FrozenTria
     study.enqueue_trial(record.planned_params, user_attrs=attrs)
 
 
+def release(study: optuna.Study, trial_ids: Iterable[int]) -> int:
+    """End this process's running trials as interrupted (FAIL, no reason: not counted), as the stale check
+    would ``GRACE_S`` later; the next claim re-queues each with its parameters and seed. For Ctrl-C, so a
+    resume at once re-runs them instead of waiting for them to go stale. Returns how many it ended."""
+    ended = 0
+    for trial_id in trial_ids:
+        try:
+            if study._storage.get_trial(trial_id).state == TrialState.RUNNING:
+                study._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                ended += 1
+        except Exception:  # noqa: BLE001 - it finished meanwhile; the stale check covers anything missed
+            pass
+    return ended
+
+
 def open_study(opts: SearchOptions, space: SearchSpace, sampling: bool = True) -> optuna.Study:
     """Create or load the study; a study made for another space or dataset is refused, not mixed. With
     ``sampling`` the study gets this process's own sampler stream (a process that only watches takes none).
@@ -95,10 +126,19 @@ def open_study(opts: SearchOptions, space: SearchSpace, sampling: bool = True) -
         if attrs.get("space", space.name) != space.name or attrs.get("dataset", opts.dataset) != opts.dataset:
             raise SnnasError(f"study {opts.study!r} in {opts.storage} was made for space {attrs.get('space')!r} on "
                              f"{attrs.get('dataset')!r}; use another --study name")
-        for key, value in (("space", space.name), ("space_definition", space.describe()), ("dataset", opts.dataset),
-                           ("objectives", OBJECTIVES), ("profile", space.profile)):
+        for key, value in (("space", space.name), ("dataset", opts.dataset), ("objectives", OBJECTIVES),
+                           ("profile", space.profile)):
             if key not in attrs:
                 study.set_user_attr(key, value)
+        system = study._storage.get_study_system_attrs(study._study_id)
+        if SPACE_DEFINITION not in system and _OLD_SPACE_DEFINITION not in attrs:  # as space_definition() reads
+            study._storage.set_study_system_attr(study._study_id, SPACE_DEFINITION, space.describe())
+        if UID not in system:  # what tells two same-named studies apart, wherever their files are copied
+            study._storage.set_study_system_attr(study._study_id, UID, uuid.uuid4().hex)
+        if study.metric_names != OBJECTIVES:  # older studies too: it names what they already hold
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(OBJECTIVES)
         if sampling:
             stream = int(attrs.get(STREAMS, 0))
             study.set_user_attr(STREAMS, stream + 1)
@@ -120,9 +160,11 @@ def exhausted(trials: list[FrozenTrial]) -> bool:
     return len(last) == DUPLICATE_LIMIT and all(Attr.DUPLICATE_OF in t.user_attrs for t in last)
 
 
-def claim(study: optuna.Study, budget: int, lock: AbstractContextManager[None]) -> optuna.Trial | None | bool:
+def claim(study: optuna.Study, budget: int, lock: AbstractContextManager[None],
+          owner: dict[str, object] | None = None) -> optuna.Trial | None | bool:
     """A new trial, ``None`` when the budget is met, or ``False`` to wait (slots held by running trials);
-    ``lock`` is the study's lock (:func:`._locks.study_lock`)."""
+    ``lock`` is the study's lock (:func:`._locks.study_lock`); ``owner`` (user attributes: the claiming
+    process's pid and host) is written with the claim, so no trial is RUNNING unowned for longer than that."""
     with lock:
         optuna.storages.fail_stale_trials(study)  # dead processes' trials fail (no reason: not counted)
         trials = study.get_trials(deepcopy=False)
@@ -143,6 +185,8 @@ def claim(study: optuna.Study, budget: int, lock: AbstractContextManager[None]) 
         # Beat at once, under the lock. A process killed before this first beat leaves a trial that never beat;
         # the storage counts it stale GRACE_S after it started (``_storage._never_beat``).
         study._storage.record_heartbeat(trial._trial_id)
+        for key, value in (owner or {}).items():
+            trial.set_user_attr(key, value)
         return trial
 
 

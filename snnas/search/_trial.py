@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from snnas import _faults
+from snnas._atomic import write_atomic
+from snnas._text import plural
 from snnas._versions import package_versions
 from snnas.config import ArchConfig
 from snnas.errors import first_line
@@ -34,7 +37,8 @@ from snnas.models import count_params
 from snnas.search._options import SearchOptions
 from snnas.search._predict import RidgePredictor, features
 from snnas.search._pruner import pareto_keep
-from snnas.search._record import Attr, TrialRecord, rung_key
+from snnas.search._record import ENERGY_REPORT_KEY, Attr, TrialRecord, rung_key
+from snnas.search._storage import artifact_dir
 from snnas.search._study import retry_stale
 from snnas.search.space import SearchSpace
 from snnas.train import TrainingFailure
@@ -103,10 +107,13 @@ class TrialLife:
             return False
         t = self.trial
         t.set_user_attr(Attr.DUPLICATE_OF, known.number)
-        for key in (Attr.N_VAL, Attr.CHANCE_THRESHOLD, Attr.ENERGY_REPORT):
+        for key in (Attr.N_VAL, Attr.CHANCE_THRESHOLD):
             if key in known.user_attrs:
                 t.set_user_attr(key, known.user_attrs[key])
-        for k, summary in enumerate(TrialRecord.of(known).rungs):
+        record = TrialRecord.of(known)
+        if record.energy_report is not None:  # a known trial of an older study kept it as a user attribute
+            self._store_report(record.energy_report)
+        for k, summary in enumerate(record.rungs):
             t.set_user_attr(rung_key(k), summary)
         if known.state == TrialState.COMPLETE:
             for key, value in known.constraints.items():
@@ -175,7 +182,7 @@ class TrialLife:
         preds = model.predict([_features(t.user_attrs, key) for t in others] + [_features(mine_attrs, key)])
         population = [(p, e) for p, (_, e) in zip(preds, raw, strict=False)]
         return population, (preds[-1], energy_uj), (f"on predicted final accuracy {preds[-1]:.3f} (rung {k} accuracy "
-                                                   f"{val_accuracy:.3f}; ridge model on {model.n} trials)")
+                                                   f"{val_accuracy:.3f}; ridge model on {plural(model.n, 'trial')})")
 
     def complete(self, val_accuracy: float, energy_uj: float, report: dict[str, Any], rss: float | None,
                  n_val: int | None = None) -> None:
@@ -189,7 +196,7 @@ class TrialLife:
 
         t, space = self.trial, self.space
         t.set_user_attr(Attr.RSS_MB, rss)
-        t.set_user_attr(Attr.ENERGY_REPORT, report)
+        self._store_report(report)
         if space.max_energy_uj is not None:
             t.set_constraint("max_energy_uj", energy_uj - space.max_energy_uj)
         if space.max_params is not None:
@@ -202,6 +209,16 @@ class TrialLife:
                 t.set_user_attr(Attr.CHANCE_THRESHOLD, threshold)
                 t.set_constraint(CHANCE_CONSTRAINT, chance_constraint(val_accuracy, threshold))
         self._tell([val_accuracy, energy_uj])
+
+    def _store_report(self, report: dict[str, Any]) -> None:
+        """The energy report, as a system attribute (:data:`~snnas.search._record.ENERGY_REPORT_KEY`: whole, in
+        the study's storage, out of the attribute tables Optuna's tools print), and, where the study has an
+        artifact folder (:func:`~snnas.search._storage.artifact_dir`), as the trial's Optuna artifact
+        ``energy_report.json``, which optuna-dashboard shows with the trial (``snnas dashboard`` serves it)."""
+        self.study._storage.set_trial_system_attr(self.trial._trial_id, ENERGY_REPORT_KEY, report)
+        folder = artifact_dir(self.opts.storage, self.opts.study)
+        if folder is not None:
+            _upload_report(self.trial, report, folder)
 
     def prune(self, rss: float | None, reason: str | None = None) -> None:
         """End as PRUNED with the gate's verdict (or ``reason``)."""
@@ -239,6 +256,21 @@ def known_result(study: optuna.Study, arch_id: str, data_seed: int, exclude: int
 
 def _features(attrs: dict[str, Any], key: str) -> list[float]:
     return features(attrs.get(Attr.CONFIG) or {}, attrs[key], attrs.get(Attr.PARAMS))
+
+
+def _upload_report(trial: optuna.Trial, report: dict[str, Any], folder: Path) -> None:
+    """``report`` as ``trial``'s artifact in Optuna's file artifact store at ``folder``. A view of the system
+    attribute, which stays the record: if it cannot be written the trial loses nothing, so it is skipped."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_atomic(Path(tmp) / "energy_report.json", json.dumps(report, indent=1), site="artifact")
+            upload_artifact(artifact_store=FileSystemArtifactStore(folder), file_path=str(path), study_or_trial=trial,
+                            mimetype="application/json")
+    except Exception:  # noqa: BLE001, S110 - see the docstring
+        pass
 
 
 def failure_reason(e: BaseException) -> str:

@@ -15,6 +15,7 @@ from snnas.config import ArchConfig
 from snnas.errors import SnnasError
 from snnas.export import EXPORT_FORMAT, default_recipe, export_trial, load_export, parse_pick
 from snnas.search import load_space
+from snnas.search._record import ENERGY_REPORT_KEY
 from tests.export import STUDY, searched, snnas
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -124,7 +125,7 @@ def test_every_complete_trial_exports_and_round_trips(cwd, tmp_path, study):
         s = doc["search"]
         assert (s["val_accuracy"], s["energy_uj"], s["params"]) == (t.values[0], t.values[1], t.user_attrs["params"])
         assert [r["rung"] for r in s["rungs"]] == [0, 1] and s["rungs"][1] == t.user_attrs["rung1"]
-        assert doc["energy_report"] == t.user_attrs["energy_report"]
+        assert doc["energy_report"] == t.system_attrs[ENERGY_REPORT_KEY]
         p = doc["provenance"]
         assert (p["study"], p["trial"], p["seed"], p["data_seed"], p["space"]) == (STUDY, t.number,
                                                                                   t.user_attrs["seed"], 0, "edge_tiny")
@@ -144,14 +145,14 @@ def test_cli_export_writes_the_default_path(cwd, tmp_path, front):
     r = snnas(tmp_path, "export", STUDY, "--pick", "best")
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert "knee, max-accuracy, min-energy or energy<=X" in r.stderr
+    assert "knee, max-accuracy, min-energy, energy<=X" in r.stderr and "accuracy>=X" in r.stderr
 
 
 @pytest.mark.parametrize("pick", ["best", "energy<=", "energy<=abc", "energy<=-1", "energy>=0.2", "knee2"])
 def test_bad_picks_are_one_line_errors(pick):
     with pytest.raises(SnnasError) as e:
         parse_pick(pick)
-    assert "knee, max-accuracy, min-energy or energy<=X" in one_line(e)
+    assert "knee, max-accuracy, min-energy, energy<=X" in one_line(e) and "accuracy>=X" in one_line(e)
 
 
 def test_unexportable_trials_and_studies(cwd, tmp_path, study):
@@ -232,11 +233,11 @@ def test_a_study_written_before_the_trial_record_still_exports_and_reports(tmp_p
     and rung attributes sort numerically (rung10 after rung2) in export and report alike."""
     from snnas.report import build_report
     from snnas.report._data import gather
-    from snnas.search import TrialRecord
+    from snnas.search import TrialRecord, space_definition
 
     old = optuna.create_study(study_name="old", storage=f"sqlite:///{tmp_path / 'old.db'}",
                               directions=["maximize", "minimize"])
-    for key, value in study.user_attrs.items():
+    for key, value in {**study.user_attrs, "space_definition": space_definition(study)}.items():  # as then
         old.set_user_attr(key, value)
     src = front[0]
     attrs = {k: v for k, v in src.user_attrs.items() if k != "data_seed"}

@@ -88,7 +88,7 @@ def test_an_old_study_without_the_validation_size_still_exports_and_reports(tmp_
     data = page_data(page)
     assert data["pick"] == 0 and data["excluded"] == [] and data["untested"] == [0, 1, 2, 3, 4, 5]
     assert "the validation size was not recorded" in data["pick_rule"]
-    assert "6 completed trial(s) were not tested against chance" in page.read_text()
+    assert "6 completed trials were not tested against chance" in page.read_text()
 
 
 def test_an_old_study_that_recorded_the_validation_size_is_tested_on_read(tmp_path):

@@ -73,7 +73,8 @@ def check_study(study: optuna.Study, budget: int, failed_ok: bool = False) -> di
     assert len(keys) == len(set(keys)), "the same architecture and seed counted twice"
     for t in counted:
         if t.state == TrialState.COMPLETE:
-            assert {"seed", "arch_id", "command", "config", "energy_report"} <= set(t.user_attrs), t.number
+            assert {"seed", "arch_id", "command", "config"} <= set(t.user_attrs), t.number
+            assert TrialRecord.of(t).energy_report is not None, t.number
     return {"trials": len(trials), "counted": len(counted), "interrupted": len(interrupted),
             "rerun": sum(len(v) for v in retries.values())}
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from snnas import _atomic
+from snnas.errors import SnnasError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = [p for d in ("snnas", "bench", "tests") for p in sorted((ROOT / d).rglob("*.py"))]
@@ -139,7 +140,7 @@ def test_write_atomic_never_leaves_half_a_file(tmp_path):
         tmp.write_text("half a pa")
         raise OSError("disk full")
 
-    with pytest.raises(OSError):
+    with pytest.raises(SnnasError, match="cannot write .*index.html: disk full"):  # one line for the user
         _atomic.write_atomic(target, half_then_fail)
     assert target.read_text() == "old page" and sorted(os.listdir(tmp_path)) == ["index.html"]
     # a writer SIGKILLed between writing and renaming leaves its temporary file; the next write removes it

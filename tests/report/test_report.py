@@ -111,6 +111,10 @@ def test_report_page_in_headless_chromium(study_dir, tmp_path):
         assert b.js(title).startswith(f"trial {other}:") and b.js(bars) != before
         assert b.js("document.getElementById('firing').layout.title.text").startswith(f"trial {other}:")
         assert b.js("document.querySelector('#front-table tr.sel td').textContent").startswith(str(other))
+        # the front table's columns: every knob edge_tiny varies, no constant field (attention, depth)
+        heads = b.js("[...document.querySelectorAll('#front-table th')].map(h => h.dataset.k)")
+        assert heads == ["number", "acc", "energy", "params", *data["columns"], "firing_rate"]
+        assert sorted(data["columns"]) == ["T", "embed_dim", "saccades"]
         # colour by a knob: one trace per value of that knob
         b.js("const c = document.getElementById('color-by'); c.value = 'T'; c.dispatchEvent(new Event('change'))")
         names = b.js("document.getElementById('pareto').data.filter(t => t.meta === 'trials').map(t => t.name)")
@@ -175,3 +179,45 @@ def test_dashboard_serves_the_study_on_loopback_only(study_dir):
         proc.terminate()
         out = proc.communicate(timeout=30)[0]
     assert f"http://127.0.0.1:{port}/dashboard/" in out
+
+
+def _top_to_bottom(b: Browser, div: str) -> list[str]:
+    """The y-axis labels of a chart as drawn, from the top of the page down."""
+    return b.js(f"Array.from(document.querySelectorAll('#{div} .ytick text')).map(e => "
+                "[e.getBoundingClientRect().top, e.textContent]).sort((a, b) => a[0] - b[0]).map(p => p[1])")
+
+
+@needs_chromium
+def test_both_layer_charts_list_layers_in_network_order(study_dir, tmp_path):
+    page = build_report(STUDY, f"sqlite:///{study_dir / 'studies' / (STUDY + '.db')}", tmp_path, png=False)
+    d = page_data(page)["details"][str(page_data(page)["pick"])]
+    b = Browser(CHROMIUM)
+    try:
+        b.open(page.resolve().as_uri())
+        bars, heat = _top_to_bottom(b, "layer-energy"), _top_to_bottom(b, "firing")
+    finally:
+        b.close()
+    # the first layer at the top of both (the heat-map listed them bottom-up, the bars top-down)
+    assert bars == [row["layer"] for row in d["layers"]] and len(bars) > 3
+    assert heat == d["firing"]["layers"] and len(heat) > 3
+
+
+def test_pngs_list_layers_in_network_order(study_dir, tmp_path, monkeypatch):
+    from tests.report.test_plain_reading import captured_figures
+
+    figs = captured_figures(monkeypatch)
+    page = build_report(STUDY, f"sqlite:///{study_dir / 'studies' / (STUDY + '.db')}", tmp_path, png=True)
+    d = page_data(page)["details"][str(page_data(page)["pick"])]
+    for name, layers in (("energy_layers.png", [row["layer"] for row in d["layers"]]),
+                         ("firing.png", d["firing"]["layers"])):
+        ax = figs[name].axes[0]
+        labels = sorted(ax.get_yticklabels(), key=lambda t: -ax.transData.transform((0, t.get_position()[1]))[1])
+        assert [t.get_text() for t in labels] == layers, name
+
+
+def test_provenance_reads_in_words(study_dir, tmp_path):
+    page = build_report(STUDY, f"sqlite:///{study_dir / 'studies' / (STUDY + '.db')}", tmp_path, png=False)
+    text = page.read_text()
+    section = text[text.index("<h2>Provenance"):]
+    assert "True" not in section[:section.index("</section>")] and "False" not in section[:section.index("</section>")]
+    assert "each energy is per image, summed over all T timesteps" in section

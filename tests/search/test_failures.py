@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from snnas.search import counts_toward_budget, load_space
+from snnas.search import TrialRecord, counts_toward_budget, load_space
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -77,7 +77,7 @@ def test_a_rung_may_train_with_fewer_timesteps(tmp_path):
     for t in study.get_trials():
         assert t.state == TrialState.COMPLETE
         assert t.user_attrs["rung0"]["T"] == 1 and t.user_attrs["rung1"]["T"] == 2
-        assert t.user_attrs["energy_report"]["provenance"]["T"] == 2
+        assert TrialRecord.of(t).energy_report["provenance"]["T"] == 2
 
 
 def test_rung_timesteps_need_static_images():

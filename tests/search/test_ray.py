@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from snnas.cli import app
 from snnas.errors import SnnasError
-from snnas.search import counts_toward_budget, load_space
+from snnas.search import TrialRecord, counts_toward_budget, load_space
 from tests.search import load, peek
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -90,7 +90,7 @@ def _check_honest(study: optuna.Study, budget: int) -> list[optuna.trial.FrozenT
         if t.state == TrialState.COMPLETE:
             assert last in t.user_attrs, f"trial {t.number} is COMPLETE without its last rung"
             assert t.values[0] == pytest.approx(t.user_attrs[last]["val_accuracy"])
-            assert t.user_attrs["energy_report"]["total_uj"] == pytest.approx(t.values[1])
+            assert TrialRecord.of(t).energy_report["total_uj"] == pytest.approx(t.values[1])
         elif t.state == TrialState.PRUNED:
             assert last not in t.user_attrs and t.user_attrs["prune_reason"].startswith("rung 0")
     assert all(t.state == TrialState.COMPLETE and last in t.user_attrs for t in study.best_trials)

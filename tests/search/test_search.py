@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from snnas.search import counts_toward_budget
+from snnas.search import TrialRecord, counts_toward_budget
 from tests.search import load, peek
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -40,7 +40,7 @@ def test_edge_tiny_search_end_to_end(tiny_search):
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     assert done, "at least the first trials of a rung are never pruned"
     for t in done:
-        assert "rung1" in t.user_attrs and t.user_attrs["energy_report"]["total_uj"] == pytest.approx(t.values[1])
+        assert "rung1" in t.user_attrs and TrialRecord.of(t).energy_report["total_uj"] == pytest.approx(t.values[1])
         assert 0.0 <= t.values[0] <= 1.0 and t.values[1] > 0
     for t in trials:
         if t.state == TrialState.PRUNED:

@@ -112,7 +112,7 @@ def test_dict_trial_protocol_and_inactive_knobs_not_asked(tmp_path):
 
 def test_conditions_mirror_archconfig_resets():
     off = {"sssa_version": "v1", "saccades": 4, "kappa": "learned", "fixation": "shared", "sssa_inference": "folded",
-           "vth_mode": "scalar", "vth_init": 0.5, "tokenizer_dilation": 3}
+           "vth_mode": "scalar", "vth_init": 0.5, "tokenizer_dilation": 3, "temporal_mixing": "identity"}
     assert set(off) == set(CONDITIONS)
     small = {"img_size": 16, "patch_size": 4, "embed_dim": 32, "num_heads": 2}
     reset = ArchConfig(**small, attention="ssa", tokenizer="sps", **off)

@@ -6,6 +6,7 @@ import pytest
 from optuna.trial import TrialState
 
 from snnas.search import Attr, SearchOptions, TrialLife, TrialRecord, counts_toward_budget
+from snnas.search._record import ENERGY_REPORT_KEY
 from tests.search.conftest import rung_summary
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -30,7 +31,8 @@ def test_a_complete_trial_records_everything_a_reader_needs(setup):
     life.complete(0.4, 2.5, {"total_uj": 2.5}, rss=123.0)
     r = TrialRecord.of(study.trials[0])
     assert r.state == TrialState.COMPLETE and r.values == (0.4, 2.5) and r.counts_toward_budget
-    assert set(r.attrs) == BEGUN | {"rung0", "rung1", Attr.RSS_MB, Attr.ENERGY_REPORT}
+    assert set(r.attrs) == BEGUN | {"rung0", "rung1", Attr.RSS_MB}
+    assert r.energy_report == study.trials[0].system_attrs[ENERGY_REPORT_KEY] == {"total_uj": 2.5}
     assert r.seed == (7 * 1_000_003 + 0) % 2**31 and r.data_seed == 7 and "--data-seed 7" in r.command
     assert r.arch_id == cfg.id and r.config == cfg.to_dict() and [x["rung"] for x in r.rungs] == [0, 1]
     assert space.config_from_params(r.params).id == cfg.id  # the stored parameters rebuild the network
@@ -94,8 +96,7 @@ def test_complete_with_the_validation_size_records_the_chance_test(setup):
         life.rung(1, rung_summary(1, acc, energy))
         life.complete(acc, energy, {"total_uj": energy}, rss=None, n_val=500)
     good, poor = study.trials
-    assert set(good.user_attrs) == BEGUN | {"rung0", "rung1", Attr.RSS_MB, Attr.ENERGY_REPORT, Attr.N_VAL,
-                                            Attr.CHANCE_THRESHOLD}
+    assert set(good.user_attrs) == BEGUN | {"rung0", "rung1", Attr.RSS_MB, Attr.N_VAL, Attr.CHANCE_THRESHOLD}
     assert good.user_attrs[Attr.N_VAL] == 500
     assert good.user_attrs[Attr.CHANCE_THRESHOLD] == pytest.approx(0.14025, abs=1e-5)
     assert good.constraints["above_chance"] == pytest.approx(0.14025 - 0.6, abs=1e-5)
